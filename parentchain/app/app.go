@@ -1,0 +1,431 @@
+// Package app is the parentchain's ABCI++ application: it decodes and checks
+// transactions, charges fees, dispatches calls to the modules, keeps state in
+// pebble and computes the app hash CometBFT agrees on.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/integritee-go/integritee/parentchain/modules/balances"
+	"github.com/integritee-go/integritee/parentchain/state"
+	"github.com/integritee-go/integritee/parentchain/types"
+)
+
+// Version is the application's protocol version, reported to CometBFT.
+const Version uint64 = 1
+
+var (
+	keyChainID   = []byte("system/chain_id")
+	keyBlockTime = []byte("system/block_time")
+)
+
+// App is the parentchain application.
+type App struct {
+	abci.BaseApplication
+
+	log      *slog.Logger
+	codec    *types.Codec
+	store    *state.Store
+	modules  map[string]types.Module
+	order    []types.Module // genesis order
+	balances *balances.Module
+	metrics  *Metrics
+
+	mu        sync.Mutex
+	chainID   string
+	height    int64     // last committed height
+	appHash   []byte    // last committed app hash
+	lastTime  time.Time // last committed block time
+	block     *state.Overlay
+	pending   pendingBlock
+	check     *state.Overlay
+	checkSize int
+}
+
+type pendingBlock struct {
+	height  int64
+	appHash []byte
+	time    time.Time
+	results []txOutcome
+}
+
+// New opens an application over store. Metrics may be nil.
+func New(store *state.Store, log *slog.Logger, metrics *Metrics) *App {
+	codec := types.NewCodec()
+	a := &App{log: log, codec: codec, store: store, metrics: metrics, modules: map[string]types.Module{}}
+	for _, m := range newModules(codec, a) {
+		a.modules[m.Name()] = m
+		a.order = append(a.order, m)
+		if b, ok := m.(*balances.Module); ok {
+			a.balances = b
+		}
+	}
+	a.height, a.appHash = store.LastCommit()
+	if b, ok := store.Get(keyChainID); ok {
+		a.chainID = string(b)
+	}
+	if b, ok := store.Get(keyBlockTime); ok {
+		var ms int64
+		_ = codec.UnmarshalLoose(b, &ms)
+		a.lastTime = time.UnixMilli(ms).UTC()
+	}
+	a.check = state.NewOverlay(store)
+	a.updateMetrics()
+	return a
+}
+
+// Codec returns the application's codec.
+func (a *App) Codec() *types.Codec { return a.codec }
+
+// Dispatch runs a call in ctx; it implements sudo.Dispatcher.
+func (a *App) Dispatch(ctx *types.Context, call types.Call) error {
+	m, ok := a.modules[call.Module]
+	if !ok {
+		return types.ErrUnknownModule.Wrap("%q", call.Module)
+	}
+	return m.Exec(ctx, call.Method, call.Args)
+}
+
+// Info reports the last committed height and app hash, from which CometBFT
+// replays any blocks the application lacks.
+func (a *App) Info(context.Context, *abci.InfoRequest) (*abci.InfoResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return &abci.InfoResponse{
+		Data:             "integritee-node",
+		Version:          "1",
+		AppVersion:       Version,
+		LastBlockHeight:  a.height,
+		LastBlockAppHash: a.appHash,
+	}, nil
+}
+
+// InitChain writes the genesis state and commits it as height 0. A node that
+// restarts before its first block finds genesis committed and keeps it.
+func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.InitChainResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.appHash != nil {
+		return &abci.InitChainResponse{AppHash: a.appHash}, nil
+	}
+	var sections map[string]json.RawMessage
+	if len(req.AppStateBytes) > 0 {
+		if err := json.Unmarshal(req.AppStateBytes, &sections); err != nil {
+			return nil, fmt.Errorf("app: genesis app_state: %w", err)
+		}
+	}
+	for name := range sections {
+		if _, ok := a.modules[name]; !ok {
+			return nil, fmt.Errorf("app: genesis names unknown module %q", name)
+		}
+	}
+	o := state.NewOverlay(a.store)
+	ctx := &types.Context{Store: o, Codec: a.codec, Block: types.Block{Time: req.Time}}
+	for _, m := range a.order {
+		if gm, ok := m.(types.GenesisModule); ok {
+			if err := gm.InitGenesis(ctx, sections[m.Name()]); err != nil {
+				return nil, fmt.Errorf("app: %w", err)
+			}
+		}
+	}
+	o.Set(keyChainID, []byte(req.ChainId))
+	o.Set(keyBlockTime, a.codec.MustMarshal(req.Time.UnixMilli()))
+	hash := o.AppHash(nil, 0)
+	if err := a.store.Commit(o, 0, hash); err != nil {
+		return nil, err
+	}
+	a.chainID, a.appHash, a.lastTime = req.ChainId, hash, req.Time
+	a.check = state.NewOverlay(a.store)
+	a.log.Info("genesis committed", "chain_id", req.ChainId, "app_hash", fmt.Sprintf("%X", hash))
+	a.updateMetrics()
+	return &abci.InitChainResponse{AppHash: hash}, nil
+}
+
+// CheckTx runs a transaction against the check state, which holds the
+// committed state plus the mempool's accepted transactions, and rejects it
+// if the envelope or the call fails.
+func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
+	tx, err := a.decodeAndVerify(req.Tx)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	blk := types.Block{Height: a.height + 1, Time: a.lastTime}
+	out := a.execute(a.check, blk, tx, err, true)
+	if out.err != nil {
+		return &abci.CheckTxResponse{Code: out.code(), Codespace: out.codespace(), Log: out.err.Error()}, nil
+	}
+	return &abci.CheckTxResponse{Code: abci.CodeTypeOK}, nil
+}
+
+// FinalizeBlock executes a decided block. Signatures are verified in
+// parallel first; calls then run in order.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
+	txs, errs := a.decodeAll(req.Txs)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if req.Height != a.height+1 {
+		return nil, fmt.Errorf("app: finalize height %d after committed %d", req.Height, a.height)
+	}
+	a.block = state.NewOverlay(a.store)
+	a.block.Set(keyBlockTime, a.codec.MustMarshal(req.Time.UnixMilli()))
+	blk := types.Block{Height: req.Height, Time: req.Time}
+	res := make([]*abci.ExecTxResult, len(req.Txs))
+	outs := make([]txOutcome, len(req.Txs))
+	for i := range req.Txs {
+		out := a.execute(a.block, blk, txs[i], errs[i], false)
+		outs[i] = out
+		res[i] = &abci.ExecTxResult{Code: out.code(), Codespace: out.codespace(), Events: out.abciEvents()}
+		if out.err != nil {
+			res[i].Log = out.err.Error()
+		}
+	}
+	hash := a.block.AppHash(a.appHash, req.Height)
+	a.pending = pendingBlock{height: req.Height, appHash: hash, time: req.Time, results: outs}
+	return &abci.FinalizeBlockResponse{TxResults: res, AppHash: hash}, nil
+}
+
+// Commit makes the finalized block's state durable and resets the check
+// state on top of it.
+func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.block == nil {
+		return nil, errors.New("app: commit without a finalized block")
+	}
+	if err := a.store.Commit(a.block, a.pending.height, a.pending.appHash); err != nil {
+		return nil, err
+	}
+	a.height, a.appHash, a.lastTime = a.pending.height, a.pending.appHash, a.pending.time
+	a.block = nil
+	a.check = state.NewOverlay(a.store)
+	if a.metrics != nil {
+		for _, o := range a.pending.results {
+			a.metrics.observeTx(o)
+		}
+	}
+	a.log.Info("committed block", "height", a.height, "txs", len(a.pending.results), "app_hash", fmt.Sprintf("%X", a.appHash[:8]))
+	a.pending.results = nil
+	a.updateMetrics()
+	return &abci.CommitResponse{}, nil
+}
+
+// Query answers abci_query. Paths are "/<module>/<query>/<args...>"; the
+// answer is JSON. Documented in docs/rpc.md.
+func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryResponse, error) {
+	a.mu.Lock()
+	height := a.height
+	a.mu.Unlock()
+	v, err := a.query(req.Path)
+	if err != nil {
+		var code uint32 = 1
+		space := "query"
+		if e := types.AsError(err); e != nil {
+			code, space = e.Code, e.Module
+		}
+		return &abci.QueryResponse{Code: code, Codespace: space, Log: err.Error(), Height: height}, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &abci.QueryResponse{Code: abci.CodeTypeOK, Value: b, Height: height}, nil
+}
+
+// ChainInfo is the answer to the /system/chain query.
+type ChainInfo struct {
+	ChainID string `json:"chain_id"`
+	Height  int64  `json:"height"`
+	Modules []string
+}
+
+func (a *App) query(path string) (any, error) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) == 0 || parts[0] == "" {
+		return nil, types.ErrUnknownPath.Wrap("empty path")
+	}
+	if parts[0] == "system" && len(parts) == 2 && parts[1] == "chain" {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		ci := ChainInfo{ChainID: a.chainID, Height: a.height}
+		for _, m := range a.order {
+			ci.Modules = append(ci.Modules, m.Name())
+		}
+		return ci, nil
+	}
+	m, ok := a.modules[parts[0]]
+	if !ok {
+		return nil, types.ErrUnknownPath.Wrap("no module %q", parts[0])
+	}
+	return m.Query(a.store, parts[1:])
+}
+
+// decodeAndVerify decodes a transaction and checks its signature; the chain
+// id check needs the committed chain id and happens in execute.
+func (a *App) decodeAndVerify(b []byte) (*types.Tx, error) {
+	tx, err := a.codec.DecodeTx(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.codec.VerifySignature(tx); err != nil {
+		return tx, err
+	}
+	return tx, nil
+}
+
+// decodeAll decodes and verifies txs on all cores.
+func (a *App) decodeAll(raw [][]byte) ([]*types.Tx, []error) {
+	txs := make([]*types.Tx, len(raw))
+	errs := make([]error, len(raw))
+	workers := min(runtime.GOMAXPROCS(0), len(raw))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(raw); i += workers {
+				txs[i], errs[i] = a.decodeAndVerify(raw[i])
+			}
+		}(w)
+	}
+	wg.Wait()
+	return txs, errs
+}
+
+// txOutcome is what one transaction did.
+type txOutcome struct {
+	call   string
+	signer string
+	nonce  uint64
+	err    error
+	events []types.Event
+}
+
+func (o txOutcome) code() uint32 {
+	if o.err == nil {
+		return abci.CodeTypeOK
+	}
+	if e := types.AsError(o.err); e != nil {
+		return e.Code
+	}
+	return types.ErrTxInternal.Code
+}
+
+func (o txOutcome) codespace() string {
+	if o.err == nil {
+		return ""
+	}
+	if e := types.AsError(o.err); e != nil {
+		return e.Module
+	}
+	return types.ErrTxInternal.Module
+}
+
+func (o txOutcome) result() string {
+	if o.err == nil {
+		return "ok"
+	}
+	if e := types.AsError(o.err); e != nil {
+		return e.Module + "." + e.Name
+	}
+	return "tx.Internal"
+}
+
+func (o txOutcome) abciEvents() []abci.Event {
+	evs := make([]abci.Event, 0, len(o.events)+1)
+	if o.call != "" {
+		evs = append(evs, abci.Event{Type: "tx", Attributes: []abci.EventAttribute{
+			{Key: "call", Value: o.call, Index: true},
+			{Key: "signer", Value: o.signer, Index: true},
+			{Key: "nonce", Value: strconv.FormatUint(o.nonce, 10)},
+			{Key: "result", Value: o.result(), Index: true},
+		}})
+	}
+	for _, e := range o.events {
+		ae := abci.Event{Type: e.Type()}
+		for _, at := range e.Attrs {
+			ae.Attributes = append(ae.Attributes, abci.EventAttribute{Key: at.Key, Value: at.Value, Index: true})
+		}
+		evs = append(evs, ae)
+	}
+	return evs
+}
+
+// execute runs one transaction on top of parent. The envelope (chain id,
+// nonce, fee) failing leaves parent untouched. A failing call leaves only the
+// fee and the nonce increment, as in Substrate, except in check mode, where
+// the transaction is refused and parent is left untouched.
+func (a *App) execute(parent *state.Overlay, blk types.Block, tx *types.Tx, decodeErr error, check bool) txOutcome {
+	if tx == nil {
+		return txOutcome{err: decodeErr}
+	}
+	out := txOutcome{call: tx.Body.Call.String(), signer: tx.Body.Signer.String(), nonce: tx.Body.Nonce}
+	if decodeErr != nil {
+		out.err = decodeErr
+		return out
+	}
+	if tx.Body.ChainID != a.chainID {
+		out.err = types.ErrTxWrongChain.Wrap("transaction chain %q, this chain %q", tx.Body.ChainID, a.chainID)
+		return out
+	}
+	txo := parent.Child()
+	ctx := &types.Context{Store: txo, Codec: a.codec, Block: blk, Origin: types.Origin{Signer: tx.Body.Signer}}
+	acct := a.balances.Account(ctx, tx.Body.Signer)
+	switch {
+	case tx.Body.Nonce < acct.Nonce:
+		out.err = types.ErrTxStaleNonce.Wrap("nonce %d, account %s is at %d", tx.Body.Nonce, tx.Body.Signer, acct.Nonce)
+		return out
+	case tx.Body.Nonce > acct.Nonce:
+		out.err = types.ErrTxFutureNonce.Wrap("nonce %d, account %s is at %d", tx.Body.Nonce, tx.Body.Signer, acct.Nonce)
+		return out
+	}
+	fee := a.balances.Fee(ctx)
+	if err := a.balances.Burn(ctx, tx.Body.Signer, fee); err != nil {
+		out.err = types.ErrTxCannotPayFee.Wrap("fee %s: %v", fee, err)
+		return out
+	}
+	a.balances.IncNonce(ctx, tx.Body.Signer)
+	fees := ctx.Events()
+	fees = append(fees, types.NewEvent(balances.ModuleName, "TransactionFeePaid", "who", tx.Body.Signer, "fee", fee))
+
+	callo := txo.Child()
+	cctx := ctx.WithStore(callo)
+	err := a.safeDispatch(cctx, tx.Body.Call)
+	if err != nil {
+		out.err = err
+		out.events = fees
+		if check {
+			return out
+		}
+		txo.Apply()
+		return out
+	}
+	callo.Apply()
+	txo.Apply()
+	out.events = append(fees, cctx.Events()...)
+	return out
+}
+
+// safeDispatch turns a panic in a module into a failed call rather than a
+// halted chain; storage failures are the exception and crash the node.
+func (a *App) safeDispatch(ctx *types.Context, call types.Call) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if s, ok := r.(string); ok && strings.HasPrefix(s, "state: ") {
+				panic(r)
+			}
+			a.log.Error("call panicked", "call", call.String(), "panic", r)
+			err = types.ErrTxInternal.Wrap("%s panicked", call)
+		}
+	}()
+	return a.Dispatch(ctx, call)
+}

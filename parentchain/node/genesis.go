@@ -1,0 +1,217 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cometbft/cometbft/crypto"
+	"github.com/cometbft/cometbft/crypto/ed25519"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/parentchain/modules/balances"
+	"github.com/integritee-go/integritee/parentchain/modules/sudo"
+	"github.com/integritee-go/integritee/parentchain/types"
+)
+
+// DevChainID is the chain id of `integritee-node --dev`.
+const DevChainID = "integritee-dev"
+
+// DevEndowment is what each funded dev account starts with: 1,000 TEER.
+var DevEndowment = types.TEER(1000)
+
+// DevTxFee is the fee burned per transaction on dev and local chains:
+// 0.001 TEER.
+var DevTxFee = types.NewBalance(1_000_000_000)
+
+// DevFunded are the dev accounts the development genesis funds; //Ferdie
+// starts empty.
+var DevFunded = []string{"//Alice", "//Bob", "//Charlie", "//Dave", "//Eve"}
+
+// GenesisOptions shape the application state of a new chain.
+type GenesisOptions struct {
+	// Secure forbids unverified (skip) and simulated attestation and debug
+	// enclaves from the first block.
+	Secure bool
+}
+
+// AppState returns the genesis application state: the dev accounts funded,
+// //Alice as sudo, the fee, and the attestation security flags.
+func AppState(opts GenesisOptions) (json.RawMessage, error) {
+	bal := balances.Genesis{TxFee: DevTxFee}
+	for _, uri := range DevFunded {
+		p, err := account.DevPair(uri)
+		if err != nil {
+			return nil, err
+		}
+		bal.Balances = append(bal.Balances, balances.Endowment{Account: p.ID(), Amount: DevEndowment})
+	}
+	alice, _ := account.DevPair("//Alice")
+	aliceID := alice.ID()
+	sections := map[string]any{
+		balances.ModuleName: bal,
+		sudo.ModuleName:     sudo.Genesis{Key: &aliceID},
+	}
+	addTeerexGenesis(sections, opts)
+	return json.Marshal(sections)
+}
+
+// keys are a node's identity: its p2p key and its validator key.
+type keys struct {
+	nodeID string
+	pv     *privval.FilePV
+}
+
+func genKeys(c Config) (keys, error) {
+	for _, d := range []string{filepath.Dir(c.nodeKeyFile()), filepath.Dir(c.privValStateFile())} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return keys{}, fmt.Errorf("node: %w", err)
+		}
+	}
+	nk, err := p2p.LoadOrGenNodeKey(c.nodeKeyFile())
+	if err != nil {
+		return keys{}, fmt.Errorf("node: node key: %w", err)
+	}
+	pv, err := privval.LoadOrGenFilePV(c.privValKeyFile(), c.privValStateFile(), func() (crypto.PrivKey, error) {
+		return ed25519.GenPrivKey(), nil
+	})
+	if err != nil {
+		return keys{}, fmt.Errorf("node: validator key: %w", err)
+	}
+	return keys{nodeID: string(nk.ID()), pv: pv}, nil
+}
+
+func writeGenesis(path, chainID string, vals []cmttypes.GenesisValidator, appState json.RawMessage) error {
+	doc := &cmttypes.GenesisDoc{
+		GenesisTime:     time.Now().UTC().Truncate(time.Millisecond),
+		ChainID:         chainID,
+		InitialHeight:   1,
+		ConsensusParams: cmttypes.DefaultConsensusParams(),
+		Validators:      vals,
+		AppState:        appState,
+	}
+	if err := doc.ValidateAndComplete(); err != nil {
+		return fmt.Errorf("node: genesis: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return doc.SaveAs(path)
+}
+
+func genesisValidator(k keys, name string) (cmttypes.GenesisValidator, error) {
+	pub, err := k.pv.GetPubKey()
+	if err != nil {
+		return cmttypes.GenesisValidator{}, err
+	}
+	return cmttypes.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: 10, Name: name}, nil
+}
+
+// EnsureDev prepares a development chain in c's base path unless one is
+// there: keys, a one-validator genesis with the dev accounts, and node.json.
+func EnsureDev(c Config) error {
+	if c.hasGenesis() {
+		return nil
+	}
+	k, err := genKeys(c)
+	if err != nil {
+		return err
+	}
+	v, err := genesisValidator(k, c.Moniker)
+	if err != nil {
+		return err
+	}
+	st, err := AppState(GenesisOptions{})
+	if err != nil {
+		return err
+	}
+	if err := writeGenesis(c.genesisFile(), DevChainID, []cmttypes.GenesisValidator{v}, st); err != nil {
+		return err
+	}
+	return c.Save()
+}
+
+// NetworkOptions shape a multi-node network written by Init.
+type NetworkOptions struct {
+	Validators         int
+	ChainID            string
+	BaseRPCPort        int
+	BaseP2PPort        int
+	BasePrometheusPort int
+	BlockTime          time.Duration
+	Genesis            GenesisOptions
+}
+
+// ValidateBasic checks the options.
+func (o NetworkOptions) ValidateBasic() error {
+	if o.Validators < 1 || o.Validators > 100 {
+		return fmt.Errorf("node: validators must be 1..100, got %d", o.Validators)
+	}
+	if o.ChainID == "" {
+		return fmt.Errorf("node: empty chain id")
+	}
+	return nil
+}
+
+// Init writes o.Validators node homes dir/node0, dir/node1, ... sharing one
+// genesis, each on its own ports (base port + index) and each knowing all
+// others as persistent peers. It returns the homes' configurations.
+func Init(dir string, o NetworkOptions) ([]Config, error) {
+	if err := o.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	cfgs := make([]Config, o.Validators)
+	ks := make([]keys, o.Validators)
+	vals := make([]cmttypes.GenesisValidator, o.Validators)
+	for i := range cfgs {
+		c := DefaultConfig(filepath.Join(dir, fmt.Sprintf("node%d", i)))
+		if c.hasGenesis() {
+			return nil, fmt.Errorf("node: %s already holds a chain", c.BasePath)
+		}
+		c.Moniker = fmt.Sprintf("node%d", i)
+		c.RPCPort = o.BaseRPCPort + i
+		c.P2PPort = o.BaseP2PPort + i
+		if o.BasePrometheusPort > 0 {
+			c.PrometheusPort = o.BasePrometheusPort + i
+		} else {
+			c.PrometheusPort = 0
+		}
+		if o.BlockTime > 0 {
+			c.BlockTime = Duration(o.BlockTime)
+		}
+		if err := c.ValidateBasic(); err != nil {
+			return nil, err
+		}
+		k, err := genKeys(c)
+		if err != nil {
+			return nil, err
+		}
+		if vals[i], err = genesisValidator(k, c.Moniker); err != nil {
+			return nil, err
+		}
+		cfgs[i], ks[i] = c, k
+	}
+	st, err := AppState(o.Genesis)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cfgs {
+		for j := range cfgs {
+			if j != i {
+				cfgs[i].PersistentPeers = append(cfgs[i].PersistentPeers, fmt.Sprintf("%s@127.0.0.1:%d", ks[j].nodeID, cfgs[j].P2PPort))
+			}
+		}
+		if err := writeGenesis(cfgs[i].genesisFile(), o.ChainID, vals, st); err != nil {
+			return nil, err
+		}
+		if err := cfgs[i].Save(); err != nil {
+			return nil, err
+		}
+	}
+	return cfgs, nil
+}

@@ -1,0 +1,167 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtlog "github.com/cometbft/cometbft/libs/log"
+	cmtnode "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/integritee-go/integritee/parentchain/app"
+	"github.com/integritee-go/integritee/parentchain/state"
+)
+
+// cometConfig turns our configuration into CometBFT's.
+func cometConfig(c Config) *cmtcfg.Config {
+	cc := cmtcfg.DefaultConfig()
+	cc.SetRoot(c.cometDir())
+	cc.Moniker = c.Moniker
+	host := "127.0.0.1"
+	if c.RPCExternal {
+		host = "0.0.0.0"
+	}
+	cc.RPC.ListenAddress = "tcp://" + net.JoinHostPort(host, strconv.Itoa(c.RPCPort))
+	cc.RPC.MaxSubscriptionClients = 1000
+	cc.RPC.MaxSubscriptionsPerClient = 100
+	cc.RPC.MaxOpenConnections = 2000
+	cc.RPC.TimeoutBroadcastTxCommit = 30 * time.Second
+	cc.P2P.ListenAddress = "tcp://0.0.0.0:" + strconv.Itoa(c.P2PPort)
+	cc.P2P.PersistentPeers = strings.Join(c.PersistentPeers, ",")
+	cc.P2P.AddrBookStrict = false // peers on loopback and private networks
+	cc.P2P.AllowDuplicateIP = true
+	cc.P2P.PexReactor = len(c.PersistentPeers) > 0
+	cc.Consensus.TimeoutCommit = time.Duration(c.BlockTime)
+	cc.Mempool.Size = c.MempoolSize
+	cc.Mempool.CacheSize = 2 * c.MempoolSize
+	cc.Mempool.MaxTxsBytes = 1 << 30
+	cc.TxIndex.Indexer = "kv"
+	// We serve Prometheus ourselves, CometBFT's metrics beside our own.
+	cc.Instrumentation.Prometheus = false
+	return cc
+}
+
+// Node is a running parentchain node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	comet   *cmtnode.Node
+	store   *state.Store
+	metrics *http.Server
+}
+
+// New builds a node from a base path that holds a genesis (see EnsureDev and
+// Init). It does not start it.
+func New(ctx context.Context, c Config, log *slog.Logger) (*Node, error) {
+	if err := c.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	if !c.hasGenesis() {
+		return nil, fmt.Errorf("node: no chain in %s: start with --dev, or write one with `integritee-node init`", c.BasePath)
+	}
+	cc := cometConfig(c)
+	if err := cc.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("node: cometbft config: %w", err)
+	}
+	nk, err := p2p.LoadNodeKey(c.nodeKeyFile())
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	pv := privval.LoadFilePV(c.privValKeyFile(), c.privValStateFile())
+
+	store, err := state.Open(c.appStateDir())
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	application := app.New(store, log.With("module", "app"), app.NewMetrics(reg))
+
+	// CometBFT registers its metrics with the default registry; serve both.
+	instr := *cc.Instrumentation
+	instr.Prometheus = c.PrometheusPort > 0
+	comet, err := cmtnode.NewNode(ctx, cc, pv, nk,
+		proxy.NewConnSyncLocalClientCreator(application),
+		cmtnode.DefaultGenesisDocProviderFunc(cc),
+		cmtcfg.DefaultDBProvider,
+		cmtnode.DefaultMetricsProvider(&instr),
+		slogAdapter{log.With("module", "cometbft")},
+	)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{cfg: c, log: log, comet: comet, store: store}
+	if c.PrometheusPort > 0 {
+		host := "127.0.0.1"
+		if c.PrometheusExternal {
+			host = "0.0.0.0"
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
+		n.metrics = &http.Server{Addr: net.JoinHostPort(host, strconv.Itoa(c.PrometheusPort)), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return n, nil
+}
+
+// Run starts the node and serves until ctx ends, then stops it cleanly.
+func (n *Node) Run(ctx context.Context) error {
+	if n.metrics != nil {
+		ln, err := net.Listen("tcp", n.metrics.Addr)
+		if err != nil {
+			n.store.Close()
+			return fmt.Errorf("node: prometheus: %w", err)
+		}
+		go func() {
+			if err := n.metrics.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("prometheus server", "err", err)
+			}
+		}()
+	}
+	if err := n.comet.Start(); err != nil {
+		n.store.Close()
+		return fmt.Errorf("node: start: %w", err)
+	}
+	n.log.Info("node started",
+		"chain_id", n.comet.GenesisDoc().ChainID,
+		"rpc", n.comet.Config().RPC.ListenAddress,
+		"p2p", n.comet.Config().P2P.ListenAddress,
+		"node_id", n.comet.NodeInfo().ID(),
+		"base_path", n.cfg.BasePath)
+	<-ctx.Done()
+	n.log.Info("stopping node")
+	if n.metrics != nil {
+		_ = n.metrics.Close()
+	}
+	if err := n.comet.Stop(); err != nil {
+		n.log.Error("stop cometbft", "err", err)
+	}
+	n.comet.Wait()
+	return n.store.Close()
+}
+
+// slogAdapter sends CometBFT's logs to slog.
+type slogAdapter struct{ l *slog.Logger }
+
+func (s slogAdapter) Debug(msg string, kv ...any) { s.l.Debug(msg, kv...) }
+
+// Info is demoted to debug: CometBFT reports every step of consensus at
+// info, and the node's own log says what an operator needs per block.
+func (s slogAdapter) Info(msg string, kv ...any)  { s.l.Debug(msg, kv...) }
+func (s slogAdapter) Error(msg string, kv ...any) { s.l.Error(msg, kv...) }
+func (s slogAdapter) With(kv ...any) cmtlog.Logger {
+	return slogAdapter{s.l.With(kv...)}
+}

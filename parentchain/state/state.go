@@ -1,0 +1,222 @@
+// Package state keeps the parentchain application's state: committed key/value
+// pairs in pebble, in-memory overlays for the block and each transaction, and
+// the app hash that commits to every change.
+//
+// The app hash of height h is SHA-256(app hash of h-1 || h || SHA-256 of the
+// block's writes in key order). It commits deterministically to the whole
+// history of writes from genesis, and so to the state, without touching any
+// key the block did not write.
+package state
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// metaPrefix holds the application's own bookkeeping, outside every module.
+var (
+	keyHeight  = []byte("\x00meta/height")
+	keyAppHash = []byte("\x00meta/apphash")
+)
+
+// Store is the committed state on disk.
+type Store struct {
+	db *pebble.DB
+}
+
+// Open opens (or creates) the state store in dir.
+func Open(dir string) (*Store, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Get reads a committed value.
+func (s *Store) Get(key []byte) ([]byte, bool) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false
+	}
+	if err != nil {
+		panic(fmt.Sprintf("state: read %q: %v", key, err))
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, true
+}
+
+// Iterate visits the committed keys with prefix in order.
+func (s *Store) Iterate(prefix []byte, fn func(key, value []byte) bool) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		panic(fmt.Sprintf("state: iterate: %v", err))
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if !fn(bytes.Clone(it.Key()), bytes.Clone(it.Value())) {
+			return
+		}
+	}
+}
+
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// LastCommit returns the height and app hash of the last committed block.
+func (s *Store) LastCommit() (int64, []byte) {
+	h, ok := s.Get(keyHeight)
+	if !ok {
+		return 0, nil
+	}
+	hash, _ := s.Get(keyAppHash)
+	return int64(binary.BigEndian.Uint64(h)), hash
+}
+
+// Commit atomically and durably writes a block's overlay and its height and
+// app hash.
+func (s *Store) Commit(o *Overlay, height int64, appHash []byte) error {
+	b := s.db.NewBatch()
+	for k, w := range o.writes {
+		var err error
+		if w.del {
+			err = b.Delete([]byte(k), nil)
+		} else {
+			err = b.Set([]byte(k), w.val, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("state: batch: %w", err)
+		}
+	}
+	var hb [8]byte
+	binary.BigEndian.PutUint64(hb[:], uint64(height))
+	if err := b.Set(keyHeight, hb[:], nil); err != nil {
+		return err
+	}
+	if err := b.Set(keyAppHash, appHash, nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("state: commit height %d: %w", height, err)
+	}
+	return nil
+}
+
+type write struct {
+	val []byte
+	del bool
+}
+
+// getter is what an overlay reads through to.
+type getter interface {
+	Get(key []byte) ([]byte, bool)
+}
+
+// Overlay buffers writes over a parent: the committed store (a block's
+// overlay) or another overlay (a transaction's). It is not safe for
+// concurrent use.
+type Overlay struct {
+	parent getter
+	writes map[string]write
+}
+
+// NewOverlay returns an empty overlay over parent.
+func NewOverlay(parent getter) *Overlay {
+	return &Overlay{parent: parent, writes: make(map[string]write)}
+}
+
+// Child returns an overlay over o whose writes reach o only on Apply.
+func (o *Overlay) Child() *Overlay { return NewOverlay(o) }
+
+// Get reads through the overlay.
+func (o *Overlay) Get(key []byte) ([]byte, bool) {
+	if w, ok := o.writes[string(key)]; ok {
+		if w.del {
+			return nil, false
+		}
+		return w.val, true
+	}
+	return o.parent.Get(key)
+}
+
+// Set buffers a write.
+func (o *Overlay) Set(key, value []byte) {
+	o.writes[string(key)] = write{val: bytes.Clone(value)}
+}
+
+// Delete buffers a deletion.
+func (o *Overlay) Delete(key []byte) { o.writes[string(key)] = write{del: true} }
+
+// Apply writes o's buffered writes into its parent overlay.
+func (o *Overlay) Apply() {
+	p, ok := o.parent.(*Overlay)
+	if !ok {
+		panic("state: Apply on an overlay over the store; use Store.Commit")
+	}
+	for k, w := range o.writes {
+		p.writes[k] = w
+	}
+}
+
+// Len returns the number of buffered writes.
+func (o *Overlay) Len() int { return len(o.writes) }
+
+// AppHash computes the app hash of height from the previous one and the
+// writes buffered in o.
+func (o *Overlay) AppHash(prev []byte, height int64) []byte {
+	keys := make([]string, 0, len(o.writes))
+	for k := range o.writes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	var n [8]byte
+	for _, k := range keys {
+		w := o.writes[k]
+		binary.BigEndian.PutUint64(n[:], uint64(len(k)))
+		h.Write(n[:])
+		h.Write([]byte(k))
+		if w.del {
+			h.Write([]byte{0})
+			continue
+		}
+		h.Write([]byte{1})
+		binary.BigEndian.PutUint64(n[:], uint64(len(w.val)))
+		h.Write(n[:])
+		h.Write(w.val)
+	}
+	writes := h.Sum(nil)
+	top := sha256.New()
+	top.Write(prev)
+	binary.BigEndian.PutUint64(n[:], uint64(height))
+	top.Write(n[:])
+	top.Write(writes)
+	return top.Sum(nil)
+}
+
+// quietLogger keeps pebble's chatter out of the node's logs.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
