@@ -38,6 +38,7 @@ func listenCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("subscribe events: %w", err)
 			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "subscribed to new blocks and transaction events")
 			var nEvents, nBlocks int
 			for {
 				select {

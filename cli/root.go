@@ -75,6 +75,7 @@ Amounts are integers of planck: 1 TEER = 1000000000000 planck.`,
 		faucetCmd(e),
 		listWorkersCmd(e),
 		listenCmd(e),
+		benchTransfersCmd(e),
 	)
 	return root
 }

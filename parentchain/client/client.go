@@ -7,11 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
-	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
@@ -95,7 +96,14 @@ func Dial(nodeURL string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	rpc, err := rpchttp.New(addr)
+	// Keep a connection per concurrent caller instead of Go's default of two.
+	hc := &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+	rpc, err := rpchttp.NewWithClient(addr, hc)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", addr, err)
 	}
@@ -180,27 +188,41 @@ func (c *Client) Submit(ctx context.Context, p *account.Pair, call types.Call) (
 	return c.SubmitRaw(ctx, tx)
 }
 
-// SubmitRaw sends encoded transaction bytes and waits for their block.
+// SubmitRaw sends encoded transaction bytes and waits, until ctx ends, for
+// the block that includes them.
 func (c *Client) SubmitRaw(ctx context.Context, tx []byte) (*Included, error) {
-	res, err := c.rpc.BroadcastTxCommit(ctx, tx)
-	if err != nil {
-		return nil, fmt.Errorf("broadcast: %w", err)
+	if err := c.Broadcast(ctx, tx); err != nil {
+		return nil, err
 	}
-	return includedFrom(res)
+	return c.WaitTx(ctx, types.TxHash(tx))
 }
 
-func includedFrom(res *ctypes.ResultBroadcastTxCommit) (*Included, error) {
-	if res.CheckTx.Code != 0 {
-		return nil, &TxError{Stage: "check", Codespace: res.CheckTx.Codespace, Code: res.CheckTx.Code, Log: res.CheckTx.Log}
+// WaitTx polls the node's transaction index until the transaction with hash
+// is in a committed block, and returns it, or a *TxError if it failed there.
+func (c *Client) WaitTx(ctx context.Context, hash [32]byte) (*Included, error) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := c.rpc.Tx(ctx, hash[:], false)
+		if err == nil {
+			if res.TxResult.Code != 0 {
+				return nil, &TxError{Stage: "block", Codespace: res.TxResult.Codespace, Code: res.TxResult.Code, Log: res.TxResult.Log, Height: res.Height}
+			}
+			inc := &Included{Hash: res.Hash.String(), Height: res.Height}
+			for _, e := range res.TxResult.Events {
+				inc.Events = append(inc.Events, FromABCI(e.Type, e.Attributes))
+			}
+			return inc, nil
+		}
+		if !strings.Contains(err.Error(), "not found") {
+			return nil, fmt.Errorf("wait for tx %X: %w", hash, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for tx %X: %w", hash, ctx.Err())
+		case <-tick.C:
+		}
 	}
-	if res.TxResult.Code != 0 {
-		return nil, &TxError{Stage: "block", Codespace: res.TxResult.Codespace, Code: res.TxResult.Code, Log: res.TxResult.Log, Height: res.Height}
-	}
-	inc := &Included{Hash: res.Hash.String(), Height: res.Height}
-	for _, e := range res.TxResult.Events {
-		inc.Events = append(inc.Events, FromABCI(e.Type, e.Attributes))
-	}
-	return inc, nil
 }
 
 // Broadcast sends tx and returns once the node's CheckTx accepted it.

@@ -86,7 +86,9 @@ func genKeys(c Config) (keys, error) {
 	return keys{nodeID: string(nk.ID()), pv: pv}, nil
 }
 
-func writeGenesis(path, chainID string, vals []cmttypes.GenesisValidator, appState json.RawMessage) error {
+// newGenesis builds a genesis document; nodes of one network must share
+// the very same document, genesis time included.
+func newGenesis(chainID string, vals []cmttypes.GenesisValidator, appState json.RawMessage) (*cmttypes.GenesisDoc, error) {
 	doc := &cmttypes.GenesisDoc{
 		GenesisTime:     time.Now().UTC().Truncate(time.Millisecond),
 		ChainID:         chainID,
@@ -96,8 +98,12 @@ func writeGenesis(path, chainID string, vals []cmttypes.GenesisValidator, appSta
 		AppState:        appState,
 	}
 	if err := doc.ValidateAndComplete(); err != nil {
-		return fmt.Errorf("node: genesis: %w", err)
+		return nil, fmt.Errorf("node: genesis: %w", err)
 	}
+	return doc, nil
+}
+
+func saveGenesis(doc *cmttypes.GenesisDoc, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -130,7 +136,11 @@ func EnsureDev(c Config) error {
 	if err != nil {
 		return err
 	}
-	if err := writeGenesis(c.genesisFile(), DevChainID, []cmttypes.GenesisValidator{v}, st); err != nil {
+	doc, err := newGenesis(DevChainID, []cmttypes.GenesisValidator{v}, st)
+	if err != nil {
+		return err
+	}
+	if err := saveGenesis(doc, c.genesisFile()); err != nil {
 		return err
 	}
 	return c.Save()
@@ -200,13 +210,17 @@ func Init(dir string, o NetworkOptions) ([]Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	doc, err := newGenesis(o.ChainID, vals, st)
+	if err != nil {
+		return nil, err
+	}
 	for i := range cfgs {
 		for j := range cfgs {
 			if j != i {
 				cfgs[i].PersistentPeers = append(cfgs[i].PersistentPeers, fmt.Sprintf("%s@127.0.0.1:%d", ks[j].nodeID, cfgs[j].P2PPort))
 			}
 		}
-		if err := writeGenesis(cfgs[i].genesisFile(), o.ChainID, vals, st); err != nil {
+		if err := saveGenesis(doc, cfgs[i].genesisFile()); err != nil {
 			return nil, err
 		}
 		if err := cfgs[i].Save(); err != nil {

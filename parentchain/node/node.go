@@ -18,7 +18,6 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/integritee-go/integritee/parentchain/app"
@@ -87,10 +86,10 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	application := app.New(store, log.With("module", "app"), app.NewMetrics(reg))
 
-	// CometBFT registers its metrics with the default registry; serve both.
+	// CometBFT registers its metrics, and Go's and the process's, with the
+	// default registry; the node serves that and ours.
 	instr := *cc.Instrumentation
 	instr.Prometheus = c.PrometheusPort > 0
 	comet, err := cmtnode.NewNode(ctx, cc, pv, nk,
@@ -111,7 +110,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Node, error) {
 			host = "0.0.0.0"
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 		n.metrics = &http.Server{Addr: net.JoinHostPort(host, strconv.Itoa(c.PrometheusPort)), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	return n, nil

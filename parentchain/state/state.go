@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -27,7 +28,9 @@ var (
 
 // Store is the committed state on disk.
 type Store struct {
-	db *pebble.DB
+	db     *pebble.DB
+	closed sync.Once
+	err    error
 }
 
 // Open opens (or creates) the state store in dir.
@@ -39,8 +42,11 @@ func Open(dir string) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-// Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the store; closing it again does nothing.
+func (s *Store) Close() error {
+	s.closed.Do(func() { s.err = s.db.Close() })
+	return s.err
+}
 
 // Get reads a committed value.
 func (s *Store) Get(key []byte) ([]byte, bool) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/bits"
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
@@ -129,4 +130,15 @@ func (b *Balance) UnmarshalJSON(data []byte) error {
 	}
 	*b = v
 	return nil
+}
+
+// MulU64 returns b*n or ErrOverflow.
+func (b Balance) MulU64(n uint64) (Balance, error) {
+	hi, lo := bits.Mul64(b.v.Lo, n)
+	hh, hl := bits.Mul64(b.v.Hi, n)
+	sum, carry := bits.Add64(hi, hl, 0)
+	if hh != 0 || carry != 0 {
+		return Balance{}, ErrOverflow
+	}
+	return Balance{uint128.New(lo, sum)}, nil
 }
