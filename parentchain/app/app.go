@@ -42,15 +42,14 @@ type App struct {
 	balances *balances.Module
 	metrics  *Metrics
 
-	mu        sync.Mutex
-	chainID   string
-	height    int64     // last committed height
-	appHash   []byte    // last committed app hash
-	lastTime  time.Time // last committed block time
-	block     *state.Overlay
-	pending   pendingBlock
-	check     *state.Overlay
-	checkSize int
+	mu       sync.Mutex
+	chainID  string
+	height   int64     // last committed height
+	appHash  []byte    // last committed app hash
+	lastTime time.Time // last committed block time
+	block    *state.Overlay
+	pending  pendingBlock
+	check    *state.Overlay
 }
 
 type pendingBlock struct {

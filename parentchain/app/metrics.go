@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
+	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/types"
 )
 
@@ -66,7 +67,7 @@ func (a *App) updateMetrics() {
 		a.metrics.issuance.Set(s.TotalIssuance.Float64())
 	}
 	a.metrics.height.Set(float64(a.height))
-	if c, ok := a.modules["teerex"].(interface{ CountCommitted(types.Reader) uint64 }); ok {
-		a.metrics.enclaves.Set(float64(c.CountCommitted(a.store)))
+	if reg, ok := a.modules[teerex.ModuleName].(*teerex.Module); ok {
+		a.metrics.enclaves.Set(float64(reg.Count(types.QueryContext(a.store, a.codec))))
 	}
 }

@@ -3,6 +3,8 @@ package app
 import (
 	"github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
+	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
+	"github.com/integritee-go/integritee/parentchain/modules/sidechain"
 	"github.com/integritee-go/integritee/parentchain/modules/sudo"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/types"
@@ -13,9 +15,12 @@ import (
 func newModules(codec *types.Codec, d sudo.Dispatcher) []types.Module {
 	bal := balances.New(codec)
 	reg := teerex.New(codec, sim.NewVerifier())
+	bridge := enclavebridge.New(codec, bal, reg)
 	return []types.Module{
 		bal,
 		sudo.New(codec, d),
 		reg,
+		bridge,
+		sidechain.New(codec, bridge),
 	}
 }

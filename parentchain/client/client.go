@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
@@ -229,10 +232,53 @@ func (c *Client) WaitTx(ctx context.Context, hash [32]byte) (*Included, error) {
 func (c *Client) Broadcast(ctx context.Context, tx []byte) error {
 	res, err := c.rpc.BroadcastTxSync(ctx, tx)
 	if err != nil {
+		if te := parseInvalidTx(err); te != nil {
+			return te
+		}
 		return fmt.Errorf("broadcast: %w", err)
 	}
 	if res.Code != 0 {
 		return &TxError{Stage: "check", Codespace: res.Codespace, Code: res.Code, Log: res.Log}
+	}
+	return nil
+}
+
+// invalidTx matches the text of CometBFT's mempool.ErrInvalidTx, which
+// CometBFT v1.0 returns as a JSON-RPC error (-32603) for a transaction the
+// application refused in CheckTx, instead of a result with the code; the
+// JSON-RPC error carries no structured fields, so the text is all we have.
+var invalidTx = regexp.MustCompile(`is invalid: code=(\d+), data=[0-9A-Fa-f]*, log='(.*)', codespace='([^']*)'`)
+
+func parseInvalidTx(err error) *TxError {
+	m := invalidTx.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil
+	}
+	code, _ := strconv.ParseUint(m[1], 10, 32)
+	return &TxError{Stage: "check", Code: uint32(code), Log: m[2], Codespace: m[3]}
+}
+
+// BroadcastBatch sends txs in one JSON-RPC batch request of
+// broadcast_tx_sync calls and returns once CheckTx has answered them all;
+// the first refusal is returned.
+func (c *Client) BroadcastBatch(ctx context.Context, txs [][]byte) error {
+	b := c.rpc.NewBatch()
+	for _, tx := range txs {
+		if _, err := b.BroadcastTxSync(ctx, tx); err != nil {
+			return fmt.Errorf("batch: %w", err)
+		}
+	}
+	res, err := b.Send(ctx)
+	if err != nil {
+		if te := parseInvalidTx(err); te != nil {
+			return te
+		}
+		return fmt.Errorf("broadcast batch: %w", err)
+	}
+	for _, r := range res {
+		if bt, ok := r.(*ctypes.ResultBroadcastTx); ok && bt.Code != 0 {
+			return &TxError{Stage: "check", Codespace: bt.Codespace, Code: bt.Code, Log: bt.Log}
+		}
 	}
 	return nil
 }

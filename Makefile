@@ -1,0 +1,38 @@
+# integritee-go: the three binaries and the checks CI runs.
+GO ?= go
+BIN ?= bin
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: build test check lint demo bench fuzz clean
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The README's test command: formatting, vet, staticcheck, unit and end-to-end tests.
+test: lint
+	$(GO) test -count=1 -timeout 15m ./...
+
+# Unit tests only (no binaries started).
+check:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# Starts a dev node (and, once it exists, validateers) and runs the demo.
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	./scripts/bench-parentchain.sh
+
+# Runs every fuzz target for FUZZTIME each (corpora in testdata/fuzz).
+FUZZTIME ?= 20s
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for the given time each (default 20s). New crashers
+# land in the package's testdata/fuzz/<Target>/ and then run as unit tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+time=${1:-20s}
+for pkg in $(go list ./...); do
+	for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+		echo "== $pkg $target ($time)"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$time" "$pkg"
+	done
+done
