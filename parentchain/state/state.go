@@ -158,7 +158,7 @@ func (o *Overlay) Get(key []byte) ([]byte, bool) {
 		if w.del {
 			return nil, false
 		}
-		return w.val, true
+		return bytes.Clone(w.val), true
 	}
 	return o.parent.Get(key)
 }

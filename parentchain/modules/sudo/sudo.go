@@ -95,14 +95,15 @@ func (m *Module) Exec(ctx *types.Context, method string, args []byte) error {
 		if err := m.requireSudo(ctx); err != nil {
 			return err
 		}
+		// The inner call writes into the caller's store: the application
+		// runs every call in its own overlay and discards it on error.
 		root := ctx.WithStore(ctx.Store)
 		root.Origin.Root = true
-		err := m.d.Dispatch(root, a.Call)
+		if err := m.d.Dispatch(root, a.Call); err != nil {
+			return err
+		}
 		for _, e := range root.Events() {
 			ctx.Emit(e)
-		}
-		if err != nil {
-			return err
 		}
 		ctx.Emit(types.NewEvent(ModuleName, "Sudid", "call", a.Call))
 		return nil
