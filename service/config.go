@@ -1,0 +1,131 @@
+// Package service is the validateer's untrusted host: it runs the enclave
+// (package enclave) and gives it what an enclave cannot have itself:
+// sockets, disk, the parentchain node's RPC and the clock. It syncs the
+// parentchain into the enclave, drives sidechain slots, stores blocks, serves
+// health and metrics. Nothing here holds a key or a plaintext state.
+package service
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Default ports, as the original worker's.
+const (
+	DefaultTrustedPort   = 2000
+	DefaultUntrustedPort = 2001
+	DefaultMuRaPort      = 3443
+	DefaultHTTPPort      = 4545
+	DefaultMetricsPort   = 8787
+	DefaultSlotDuration  = 300 * time.Millisecond
+)
+
+// Config configures a validateer.
+type Config struct {
+	// NodeURL and NodePort locate the parentchain node's RPC.
+	NodeURL  string
+	NodePort int
+	// DataDir holds sealed keys, the encrypted state and the block store.
+	DataDir string
+	// Ports; TrustedPort serves the enclave's TLS JSON-RPC.
+	TrustedPort, UntrustedPort, MuRaPort, HTTPPort int
+	// EnableMetrics serves Prometheus on MetricsPort.
+	EnableMetrics bool
+	MetricsPort   int
+	// WSExternal binds the servers to all interfaces instead of 127.0.0.1.
+	WSExternal bool
+	// External addresses peers and clients use (registered on the
+	// parentchain); default: wss://127.0.0.1:<port> etc.
+	TrustedExternal, UntrustedExternal, MuRaExternal string
+	// CleanReset wipes the data dir's state and blocks (not the keys) first.
+	CleanReset bool
+	// Dev funds the enclave's account from //Alice and makes //Alice the
+	// sidechain's root.
+	Dev bool
+	// SkipRA registers with the unverified "skip" method.
+	SkipRA bool
+	// Shard to serve; zero means the enclave's mrenclave.
+	Shard string
+	// SlotDuration is the sidechain's slot length.
+	SlotDuration time.Duration
+	// FinalizationInterval is how many sidechain blocks lie between the
+	// primary's confirmations on the parentchain.
+	FinalizationInterval uint64
+	// SimHostSecret is the simulation TEE's per-host secret file; empty
+	// means its default.
+	SimHostSecret string
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		NodeURL: "ws://127.0.0.1", NodePort: 9944, DataDir: ".",
+		TrustedPort: DefaultTrustedPort, UntrustedPort: DefaultUntrustedPort,
+		MuRaPort: DefaultMuRaPort, HTTPPort: DefaultHTTPPort, MetricsPort: DefaultMetricsPort,
+		SlotDuration: DefaultSlotDuration, FinalizationInterval: 50,
+	}
+}
+
+// ValidateBasic checks the configuration.
+func (c Config) ValidateBasic() error {
+	if c.DataDir == "" {
+		return errors.New("service: empty data dir")
+	}
+	if _, err := url.Parse(c.NodeURL); err != nil {
+		return fmt.Errorf("service: node url: %w", err)
+	}
+	ports := map[string]int{"node": c.NodePort, "trusted": c.TrustedPort, "untrusted": c.UntrustedPort, "mu-ra": c.MuRaPort, "http": c.HTTPPort}
+	if c.EnableMetrics {
+		ports["metrics"] = c.MetricsPort
+	}
+	seen := map[int]string{}
+	for name, p := range ports {
+		if p <= 0 || p > 65535 {
+			return fmt.Errorf("service: %s port %d out of range", name, p)
+		}
+		if other, dup := seen[p]; dup && name != "node" && other != "node" {
+			return fmt.Errorf("service: %s and %s ports are both %d", name, other, p)
+		}
+		seen[p] = name
+	}
+	if c.SlotDuration < 50*time.Millisecond {
+		return fmt.Errorf("service: slot duration %s below 50ms", c.SlotDuration)
+	}
+	if c.FinalizationInterval == 0 {
+		return errors.New("service: finalization interval must be positive")
+	}
+	return nil
+}
+
+func (c Config) bindHost() string {
+	if c.WSExternal {
+		return "0.0.0.0"
+	}
+	return "127.0.0.1"
+}
+
+// TrustedURL is the trusted RPC's address as clients use it.
+func (c Config) TrustedURL() string {
+	if c.TrustedExternal != "" {
+		return c.TrustedExternal
+	}
+	return fmt.Sprintf("wss://127.0.0.1:%d", c.TrustedPort)
+}
+
+// UntrustedURL is the untrusted RPC's address as peers use it.
+func (c Config) UntrustedURL() string {
+	if c.UntrustedExternal != "" {
+		return c.UntrustedExternal
+	}
+	return fmt.Sprintf("ws://127.0.0.1:%d", c.UntrustedPort)
+}
+
+// MuRaURL is the mutual remote attestation address as peers use it.
+func (c Config) MuRaURL() string {
+	if c.MuRaExternal != "" {
+		return c.MuRaExternal
+	}
+	return fmt.Sprintf("127.0.0.1:%d", c.MuRaPort)
+}
