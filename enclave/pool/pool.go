@@ -1,0 +1,546 @@
+// Package pool is the enclave's top pool: the trusted calls that wait for a
+// sidechain block, ordered per account by nonce, with status notifications
+// for the clients watching them.
+//
+// An operation is Ready when its nonce is its signer's state nonce or
+// directly follows a contiguous run of the signer's pooled operations from
+// the state nonce; otherwise it is Future, and becomes Ready when the gap
+// is filled (or the state catches up). The pool does not verify signatures
+// or execute anything: the RPC verifies a call (stf.STF.VerifyCall) before
+// it submits it with its operation hash (stf.SignedCall.Hash), which the
+// pool takes on trust; the block producer executes what Ready returns and
+// reports the outcome with MarkInBlock and MarkInvalid.
+package pool
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/parentchain/types"
+)
+
+// ModuleName is the codespace of the pool's errors.
+const ModuleName = "pool"
+
+// Named errors.
+var (
+	ErrDuplicate     = types.NewError(ModuleName, 1, "Duplicate", "operation is already in the pool")
+	ErrPoolFull      = types.NewError(ModuleName, 2, "PoolFull", "pool is full")
+	ErrAccountFull   = types.NewError(ModuleName, 3, "TooManyForAccount", "signer has too many operations in the pool")
+	ErrNonceTaken    = types.NewError(ModuleName, 4, "NonceTaken", "another operation of the signer with this nonce is in the pool")
+	ErrInvalidConfig = types.NewError(ModuleName, 5, "InvalidConfig", "invalid pool configuration")
+	ErrMalformed     = types.NewError(ModuleName, 6, "Malformed", "no operation")
+	// ErrStaleNonce is the STF's error, so that a client sees one name for
+	// a used nonce whether the pool or the STF finds it.
+	ErrStaleNonce = stf.ErrStaleNonce
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxSize       = 100_000
+	DefaultMaxPerAccount = 10_000
+)
+
+// Config bounds the pool. Zero fields take their defaults.
+type Config struct {
+	// MaxSize bounds the number of pooled operations.
+	MaxSize int
+	// MaxPerAccount bounds the pooled operations of one signer.
+	MaxPerAccount int
+}
+
+// DefaultConfig returns the default bounds.
+func DefaultConfig() Config {
+	return Config{MaxSize: DefaultMaxSize, MaxPerAccount: DefaultMaxPerAccount}
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxSize == 0 {
+		c.MaxSize = DefaultMaxSize
+	}
+	if c.MaxPerAccount == 0 {
+		c.MaxPerAccount = DefaultMaxPerAccount
+	}
+	return c
+}
+
+// ValidateBasic checks the bounds: zero means the default, negative is
+// refused.
+func (c Config) ValidateBasic() error {
+	if c.MaxSize < 0 {
+		return ErrInvalidConfig.Wrap("MaxSize %d is negative", c.MaxSize)
+	}
+	if c.MaxPerAccount < 0 {
+		return ErrInvalidConfig.Wrap("MaxPerAccount %d is negative", c.MaxPerAccount)
+	}
+	return nil
+}
+
+// Status is an operation's status as its watchers see it.
+type Status uint8
+
+// Statuses. InSidechainBlock, Invalid and Dropped are final: no status
+// follows them and the watcher's channel is closed after them.
+const (
+	// Submitted: the pool accepted the operation.
+	Submitted Status = iota + 1
+	// Ready: the operation can execute in the next block.
+	Ready
+	// Future: the operation waits for a lower nonce of its signer.
+	Future
+	// InSidechainBlock: the operation executed in a block (StatusEvent.BlockHash).
+	InSidechainBlock
+	// Invalid: the operation cannot execute (StatusEvent.Reason), e.g. its
+	// nonce was used by another operation or the STF refused it.
+	Invalid
+	// Dropped: the operation left the pool without a verdict (Remove).
+	Dropped
+)
+
+var statusNames = [...]string{"", "Submitted", "Ready", "Future", "InSidechainBlock", "Invalid", "Dropped"}
+
+// String returns the status's name as the trusted RPC spells it.
+func (s Status) String() string {
+	if int(s) < len(statusNames) && s != 0 {
+		return statusNames[s]
+	}
+	return "Unknown"
+}
+
+// Final reports whether no status follows s.
+func (s Status) Final() bool { return s == InSidechainBlock || s == Invalid || s == Dropped }
+
+// StatusEvent is one status of one operation.
+type StatusEvent struct {
+	Hash   [32]byte
+	Status Status
+	// BlockHash is the sidechain block of an InSidechainBlock status.
+	BlockHash [32]byte
+	// Reason says why an operation is Invalid.
+	Reason string
+}
+
+// Entry is a pooled operation.
+type Entry struct {
+	Hash [32]byte
+	Op   *stf.SignedCall
+	// Status is Ready or Future at the time of the call.
+	Status Status
+}
+
+// watchBuffer is a watcher channel's capacity. Non-final statuses are sent
+// only while at least one slot stays free, so the final status always gets
+// through; a watcher that lags behind by watchBuffer-1 statuses misses
+// intermediate ones.
+const watchBuffer = 16
+
+type entry struct {
+	hash  [32]byte
+	op    *stf.SignedCall
+	seq   uint64 // arrival order
+	ready bool
+}
+
+func (e *entry) export() Entry {
+	st := Future
+	if e.ready {
+		st = Ready
+	}
+	return Entry{Hash: e.hash, Op: e.op, Status: st}
+}
+
+// queue holds one signer's operations. Invariant: no operation has a nonce
+// below next; the nonces [next, readyEnd) are all present and Ready; the
+// nonce readyEnd is absent; every operation above it is Future.
+type queue struct {
+	next     uint64
+	readyEnd uint64
+	ops      map[uint64]*entry
+}
+
+// Pool is the top pool. It is safe for concurrent use.
+type Pool struct {
+	mu       sync.Mutex
+	cfg      Config
+	seq      uint64
+	byHash   map[[32]byte]*entry
+	accounts map[account.ID]*queue
+	watchers map[[32]byte][]chan StatusEvent
+}
+
+// New returns an empty pool; zero fields of cfg take their defaults.
+func New(cfg Config) (*Pool, error) {
+	if err := cfg.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	return &Pool{
+		cfg:      cfg.withDefaults(),
+		byHash:   map[[32]byte]*entry{},
+		accounts: map[account.ID]*queue{},
+		watchers: map[[32]byte][]chan StatusEvent{},
+	}, nil
+}
+
+// Config returns the pool's bounds, defaults filled in.
+func (p *Pool) Config() Config { return p.cfg }
+
+// Submit adds op, whose operation hash is hash, for a signer whose nonce in
+// the current state is stateNonce. It first brings the signer's queue up to
+// stateNonce (as Prune does), then refuses the operation if it is pooled
+// already (ErrDuplicate), its nonce is below the state nonce (ErrStaleNonce)
+// or held by another pooled operation (ErrNonceTaken), or a bound is reached
+// (ErrPoolFull, ErrAccountFull). An accepted operation's watchers receive
+// Submitted, then Ready or Future, which Submit also returns.
+func (p *Pool) Submit(op *stf.SignedCall, hash [32]byte, stateNonce uint64) (Status, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.submitLocked(op, hash, stateNonce)
+}
+
+// SubmitAndWatch is Submit and Subscribe in one step, so no status is
+// missed: the channel receives Submitted, then Ready or Future, and so on.
+// On error there is no channel.
+func (p *Pool) SubmitAndWatch(op *stf.SignedCall, hash [32]byte, stateNonce uint64) (Status, <-chan StatusEvent, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := make(chan StatusEvent, watchBuffer)
+	p.watchers[hash] = append(p.watchers[hash], ch)
+	st, err := p.submitLocked(op, hash, stateNonce)
+	if err != nil {
+		p.unsubscribeLocked(hash, ch)
+		return 0, nil, err
+	}
+	return st, ch, nil
+}
+
+func (p *Pool) submitLocked(op *stf.SignedCall, hash [32]byte, stateNonce uint64) (Status, error) {
+	if op == nil {
+		return 0, ErrMalformed
+	}
+	if _, dup := p.byHash[hash]; dup {
+		return 0, ErrDuplicate.Wrap("0x%x", hash)
+	}
+	q := p.accounts[op.Signer]
+	if q != nil {
+		if stateNonce > q.next {
+			p.advance(q, stateNonce)
+			p.dropEmpty(op.Signer, q) // re-added below if the op is admitted
+		}
+		stateNonce = q.next // at least stateNonce: the pool may have seen a later state
+	}
+	switch {
+	case op.Nonce < stateNonce:
+		return 0, ErrStaleNonce.Wrap("%s: nonce %d, state nonce %d", op.Signer, op.Nonce, stateNonce)
+	case q != nil && q.ops[op.Nonce] != nil:
+		return 0, ErrNonceTaken.Wrap("%s: nonce %d", op.Signer, op.Nonce)
+	case len(p.byHash) >= p.cfg.MaxSize:
+		return 0, ErrPoolFull.Wrap("%d operations", len(p.byHash))
+	case q != nil && len(q.ops) >= p.cfg.MaxPerAccount:
+		return 0, ErrAccountFull.Wrap("%s has %d operations", op.Signer, len(q.ops))
+	}
+	if q == nil {
+		q = &queue{next: stateNonce, readyEnd: stateNonce, ops: map[uint64]*entry{}}
+	}
+	p.accounts[op.Signer] = q
+	p.seq++
+	e := &entry{hash: hash, op: op, seq: p.seq}
+	q.ops[op.Nonce] = e
+	p.byHash[hash] = e
+	p.notify(StatusEvent{Hash: hash, Status: Submitted})
+	if op.Nonce == q.readyEnd {
+		p.promote(q)
+		return Ready, nil
+	}
+	p.notify(StatusEvent{Hash: hash, Status: Future})
+	return Future, nil
+}
+
+// promote extends the ready run over the nonces following it.
+func (p *Pool) promote(q *queue) {
+	for {
+		e := q.ops[q.readyEnd]
+		if e == nil {
+			return
+		}
+		if !e.ready {
+			e.ready = true
+			p.notify(StatusEvent{Hash: e.hash, Status: Ready})
+		}
+		q.readyEnd++
+	}
+}
+
+// demote makes the ready operations from nonce from on Future.
+func (p *Pool) demote(q *queue, from uint64) {
+	for n := from; n < q.readyEnd; n++ {
+		if e := q.ops[n]; e != nil && e.ready {
+			e.ready = false
+			p.notify(StatusEvent{Hash: e.hash, Status: Future})
+		}
+	}
+	if from < q.readyEnd {
+		q.readyEnd = from
+	}
+}
+
+// advance raises q's state nonce to n (> q.next): operations below it are
+// stale and leave the pool as Invalid. The caller drops q if it is empty.
+func (p *Pool) advance(q *queue, n uint64) int {
+	pruned := 0
+	for nonce, e := range q.ops {
+		if nonce < n {
+			delete(q.ops, nonce)
+			delete(p.byHash, e.hash)
+			p.notify(StatusEvent{Hash: e.hash, Status: Invalid, Reason: "stale nonce: the signer's nonce was used"})
+			pruned++
+		}
+	}
+	q.next = n
+	if q.readyEnd < n {
+		q.readyEnd = n
+	}
+	p.promote(q)
+	return pruned
+}
+
+// Prune tells the pool that who's nonce in the state is now stateNonce: its
+// operations with lower nonces would be stale and leave the pool as Invalid;
+// those from stateNonce on are Ready or Future accordingly. A lower
+// stateNonce than the pool knew (after a fork's state rollback) is accepted.
+// It returns how many operations were pruned.
+func (p *Pool) Prune(who account.ID, stateNonce uint64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.accounts[who]
+	switch {
+	case q == nil || stateNonce == q.next:
+		return 0
+	case stateNonce > q.next:
+		n := p.advance(q, stateNonce)
+		p.dropEmpty(who, q)
+		return n
+	}
+	// Rollback: all pooled nonces are above stateNonce, so none is Ready.
+	p.demote(q, q.next)
+	q.next, q.readyEnd = stateNonce, stateNonce
+	p.promote(q)
+	return 0
+}
+
+// detach takes e out of the pool. If keepRun is false, the signer's
+// operations after e lose their Ready status (a gap opened at e's nonce).
+func (p *Pool) detach(e *entry, keepRun bool) *queue {
+	q := p.accounts[e.op.Signer]
+	delete(p.byHash, e.hash)
+	delete(q.ops, e.op.Nonce)
+	if !keepRun && e.ready {
+		p.demote(q, e.op.Nonce)
+	}
+	return q
+}
+
+func (p *Pool) dropEmpty(signer account.ID, q *queue) {
+	if len(q.ops) == 0 {
+		delete(p.accounts, signer)
+	}
+}
+
+// Remove takes operations out of the pool without a verdict; their
+// watchers receive Dropped. Operations after a removed one of the same
+// signer become Future. It returns how many were pooled. When the outcome
+// is known, use MarkInBlock or MarkInvalid instead: they remove as well.
+func (p *Pool) Remove(hashes ...[32]byte) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, h := range hashes {
+		e := p.byHash[h]
+		if e == nil {
+			continue
+		}
+		q := p.detach(e, false)
+		p.dropEmpty(e.op.Signer, q)
+		p.notify(StatusEvent{Hash: h, Status: Dropped})
+		n++
+	}
+	return n
+}
+
+// MarkInBlock reports operations executed in the sidechain block blockHash:
+// they leave the pool, their signers' state nonces are known to be past
+// them, and their watchers receive InSidechainBlock(blockHash). Watchers of
+// hashes not in the pool are notified too.
+func (p *Pool) MarkInBlock(hashes [][32]byte, blockHash [32]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range hashes {
+		if e := p.byHash[h]; e != nil {
+			q := p.detach(e, true)
+			if next := e.op.Nonce + 1; next > q.next {
+				p.advance(q, next)
+			}
+			p.dropEmpty(e.op.Signer, q)
+		}
+		p.notify(StatusEvent{Hash: h, Status: InSidechainBlock, BlockHash: blockHash})
+	}
+}
+
+// MarkInvalid reports an operation that cannot execute: it leaves the pool
+// (its signer's later operations become Future) and its watchers receive
+// Invalid(reason), even if it was not pooled.
+func (p *Pool) MarkInvalid(hash [32]byte, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.byHash[hash]; e != nil {
+		q := p.detach(e, false)
+		p.dropEmpty(e.op.Signer, q)
+	}
+	p.notify(StatusEvent{Hash: hash, Status: Invalid, Reason: reason})
+}
+
+// Ready returns up to max Ready operations (all of them if max <= 0) in
+// execution order: round robin across signers, each signer's operations in
+// increasing nonce order. Signers take turns in the order their first ready
+// operation arrived; each round takes one operation of each signer that
+// has one left. So one busy signer cannot fill a block while others wait,
+// and executing the list in order never meets a nonce gap. The operations
+// stay pooled until removed or marked.
+func (p *Pool) Ready(max int) []Entry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var qs []*queue
+	total := 0
+	for _, q := range p.accounts {
+		if q.readyEnd > q.next {
+			qs = append(qs, q)
+			total += int(q.readyEnd - q.next)
+		}
+	}
+	slices.SortFunc(qs, func(a, b *queue) int { return cmp.Compare(a.ops[a.next].seq, b.ops[b.next].seq) })
+	if max <= 0 || max > total {
+		max = total
+	}
+	out := make([]Entry, 0, max)
+	for round := uint64(0); len(out) < max; round++ {
+		for _, q := range qs {
+			if n := q.next + round; n < q.readyEnd {
+				out = append(out, q.ops[n].export())
+				if len(out) == max {
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Pending returns every pooled operation, Ready and Future, in arrival
+// order.
+func (p *Pool) Pending() []Entry {
+	p.mu.Lock()
+	es := make([]*entry, 0, len(p.byHash))
+	for _, e := range p.byHash {
+		es = append(es, e)
+	}
+	out := make([]Entry, len(es))
+	slices.SortFunc(es, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
+	for i, e := range es {
+		out[i] = e.export()
+	}
+	p.mu.Unlock()
+	return out
+}
+
+// Get returns the pooled operation of hash.
+func (p *Pool) Get(hash [32]byte) (Entry, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.byHash[hash]
+	if e == nil {
+		return Entry{}, false
+	}
+	return e.export(), true
+}
+
+// Len returns the number of pooled operations.
+func (p *Pool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.byHash)
+}
+
+// Subscribe returns a channel that receives the statuses of the operation
+// hash from now on, and is closed after a final one. If the operation is
+// pooled, its current status (Ready or Future) is sent first. A hash need
+// not be pooled yet (subscribe, then submit), but then the caller must
+// Unsubscribe if the submission fails or the operation is never marked;
+// SubmitAndWatch does both steps at once.
+func (p *Pool) Subscribe(hash [32]byte) <-chan StatusEvent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := make(chan StatusEvent, watchBuffer)
+	p.watchers[hash] = append(p.watchers[hash], ch)
+	if e := p.byHash[hash]; e != nil {
+		ch <- StatusEvent{Hash: hash, Status: e.export().Status}
+	}
+	return ch
+}
+
+// Unsubscribe stops and closes a channel returned by Subscribe or
+// SubmitAndWatch. Unsubscribing a closed or unknown channel does nothing.
+func (p *Pool) Unsubscribe(hash [32]byte, ch <-chan StatusEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.unsubscribeLocked(hash, ch)
+}
+
+func (p *Pool) unsubscribeLocked(hash [32]byte, ch <-chan StatusEvent) {
+	ws := p.watchers[hash]
+	for i, w := range ws {
+		if (<-chan StatusEvent)(w) == ch {
+			close(w)
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(p.watchers, hash)
+	} else {
+		p.watchers[hash] = ws
+	}
+}
+
+// Watchers returns the number of open subscriptions.
+func (p *Pool) Watchers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, ws := range p.watchers {
+		n += len(ws)
+	}
+	return n
+}
+
+// notify sends ev to the watchers of its hash without blocking; p.mu is
+// held. A final status closes and forgets them.
+func (p *Pool) notify(ev StatusEvent) {
+	ws := p.watchers[ev.Hash]
+	if len(ws) == 0 {
+		return
+	}
+	final := ev.Status.Final()
+	for _, w := range ws {
+		if final {
+			w <- ev // a slot is always free for it
+			close(w)
+		} else if len(w) < cap(w)-1 {
+			w <- ev
+		}
+	}
+	if final {
+		delete(p.watchers, ev.Hash)
+	}
+}

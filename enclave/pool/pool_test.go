@@ -1,0 +1,680 @@
+package pool
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/parentchain/types"
+)
+
+func acct(i byte) account.ID { return account.ID{i} }
+
+var (
+	alice = acct(1)
+	bob   = acct(2)
+	carol = acct(3)
+)
+
+// op returns an (unsigned: the pool does not verify) call of signer with
+// nonce and its hash.
+func op(signer account.ID, nonce uint64) (*stf.SignedCall, [32]byte) {
+	sc := &stf.SignedCall{
+		Call:      stf.Call{Transfer: &stf.Transfer{From: signer, To: signer, Amount: types.NewBalance(nonce)}},
+		Signer:    signer,
+		Nonce:     nonce,
+		Signature: make([]byte, 64),
+	}
+	return sc, sc.Hash()
+}
+
+func hashOf(signer account.ID, nonce uint64) [32]byte { _, h := op(signer, nonce); return h }
+
+func newPool(t *testing.T, cfg Config) *Pool {
+	t.Helper()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func submit(t *testing.T, p *Pool, signer account.ID, nonce, stateNonce uint64, want Status) [32]byte {
+	t.Helper()
+	sc, h := op(signer, nonce)
+	got, err := p.Submit(sc, h, stateNonce)
+	if err != nil {
+		t.Fatalf("submit %x/%d: %v", signer[0], nonce, err)
+	}
+	if got != want {
+		t.Fatalf("submit %x/%d: %s, want %s", signer[0], nonce, got, want)
+	}
+	checkInvariants(t, p)
+	return h
+}
+
+// checkInvariants verifies the pool's internal bookkeeping.
+func checkInvariants(t *testing.T, p *Pool) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for id, q := range p.accounts {
+		if len(q.ops) == 0 {
+			t.Errorf("empty queue kept for %x", id[0])
+		}
+		if q.readyEnd < q.next {
+			t.Errorf("readyEnd %d < next %d", q.readyEnd, q.next)
+		}
+		if q.ops[q.readyEnd] != nil {
+			t.Errorf("%x: nonce readyEnd=%d is pooled", id[0], q.readyEnd)
+		}
+		for nonce, e := range q.ops {
+			n++
+			if e.op.Signer != id || e.op.Nonce != nonce {
+				t.Errorf("entry filed under the wrong account or nonce")
+			}
+			if p.byHash[e.hash] != e {
+				t.Errorf("entry missing from the hash index")
+			}
+			if nonce < q.next {
+				t.Errorf("%x: stale nonce %d pooled (next %d)", id[0], nonce, q.next)
+			}
+			if inRun := nonce < q.readyEnd; inRun != e.ready {
+				t.Errorf("%x: nonce %d ready=%v, run [%d,%d)", id[0], nonce, e.ready, q.next, q.readyEnd)
+			}
+		}
+	}
+	if n != len(p.byHash) {
+		t.Errorf("hash index holds %d, queues %d", len(p.byHash), n)
+	}
+}
+
+type snapshot struct {
+	entries  []Entry
+	len      int
+	watchers int
+}
+
+func snap(p *Pool) snapshot { return snapshot{p.Pending(), p.Len(), p.Watchers()} }
+
+func wantEvents(t *testing.T, ch <-chan StatusEvent, want ...Status) []StatusEvent {
+	t.Helper()
+	var got []StatusEvent
+	for range want {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatalf("channel closed after %v, want %v", got, want)
+			}
+			got = append(got, ev)
+		default:
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	for i, ev := range got {
+		if ev.Status != want[i] {
+			t.Fatalf("event %d: %s, want %v", i, ev.Status, want)
+		}
+	}
+	if len(want) > 0 && want[len(want)-1].Final() {
+		if _, ok := <-ch; ok {
+			t.Fatal("channel not closed after a final status")
+		}
+	} else {
+		select {
+		case ev, ok := <-ch:
+			if ok {
+				t.Fatalf("unexpected event %s", ev.Status)
+			}
+			t.Fatal("channel closed early")
+		default:
+		}
+	}
+	return got
+}
+
+func TestConfig(t *testing.T) {
+	p := newPool(t, Config{})
+	if p.Config() != DefaultConfig() || DefaultConfig().MaxSize != 100000 || DefaultConfig().MaxPerAccount != 10000 {
+		t.Errorf("defaults: %+v", p.Config())
+	}
+	if got := newPool(t, Config{MaxSize: 5}).Config(); got != (Config{MaxSize: 5, MaxPerAccount: DefaultMaxPerAccount}) {
+		t.Errorf("partial config: %+v", got)
+	}
+	for _, c := range []Config{{MaxSize: -1}, {MaxPerAccount: -1}} {
+		if err := c.ValidateBasic(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%+v: %v", c, err)
+		}
+		if _, err := New(c); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("New(%+v): %v", c, err)
+		}
+	}
+	if err := DefaultConfig().ValidateBasic(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestStatusNames(t *testing.T) {
+	want := map[Status]string{Submitted: "Submitted", Ready: "Ready", Future: "Future",
+		InSidechainBlock: "InSidechainBlock", Invalid: "Invalid", Dropped: "Dropped", 0: "Unknown", 99: "Unknown"}
+	for s, n := range want {
+		if s.String() != n {
+			t.Errorf("%d: %s", s, s)
+		}
+	}
+	for _, s := range []Status{Submitted, Ready, Future} {
+		if s.Final() {
+			t.Errorf("%s final", s)
+		}
+	}
+	for _, s := range []Status{InSidechainBlock, Invalid, Dropped} {
+		if !s.Final() {
+			t.Errorf("%s not final", s)
+		}
+	}
+}
+
+func TestSubmitReadyFuturePromotion(t *testing.T) {
+	p := newPool(t, Config{})
+	h5 := submit(t, p, alice, 5, 3, Future) // gap 3, 4
+	h4 := submit(t, p, alice, 4, 3, Future)
+	w5, w4 := p.Subscribe(h5), p.Subscribe(h4)
+	wantEvents(t, w5, Future) // current status on subscribe
+	wantEvents(t, w4, Future)
+	if len(p.Ready(0)) != 0 {
+		t.Fatal("future operations reported ready")
+	}
+	// Filling the gap promotes the whole run, in nonce order.
+	sc3, h3 := op(alice, 3)
+	st, w3, err := p.SubmitAndWatch(sc3, h3, 3)
+	if err != nil || st != Ready {
+		t.Fatalf("fill: %s %v", st, err)
+	}
+	wantEvents(t, w3, Submitted, Ready)
+	wantEvents(t, w4, Ready)
+	wantEvents(t, w5, Ready)
+	checkInvariants(t, p)
+	got := p.Ready(0)
+	if len(got) != 3 || got[0].Hash != h3 || got[1].Hash != h4 || got[2].Hash != h5 {
+		t.Fatalf("ready = %v", got)
+	}
+	for _, e := range got {
+		if e.Status != Ready {
+			t.Error("entry status")
+		}
+	}
+	// Following the run directly is Ready; after a gap, Future.
+	submit(t, p, alice, 6, 3, Ready)
+	submit(t, p, alice, 8, 3, Future)
+	if p.Len() != 5 {
+		t.Errorf("len %d", p.Len())
+	}
+	if e, ok := p.Get(hashOf(alice, 8)); !ok || e.Status != Future || e.Op.Nonce != 8 {
+		t.Errorf("get: %+v %v", e, ok)
+	}
+	if _, ok := p.Get([32]byte{}); ok {
+		t.Error("get of unknown hash")
+	}
+	// Pending lists everything in arrival order.
+	var nonces []uint64
+	for _, e := range p.Pending() {
+		nonces = append(nonces, e.Op.Nonce)
+	}
+	if !reflect.DeepEqual(nonces, []uint64{5, 4, 3, 6, 8}) {
+		t.Errorf("pending order %v", nonces)
+	}
+}
+
+func TestSubmitErrorsLeavePoolUnchanged(t *testing.T) {
+	p := newPool(t, Config{MaxSize: 4, MaxPerAccount: 3})
+	submit(t, p, alice, 2, 2, Ready)
+	submit(t, p, alice, 3, 2, Ready)
+	submit(t, p, alice, 5, 2, Future)
+	watch := p.Subscribe(hashOf(alice, 3))
+	wantEvents(t, watch, Ready)
+
+	check := func(name string, sc *stf.SignedCall, h [32]byte, stateNonce uint64, want error) {
+		t.Helper()
+		before := snap(p)
+		st, err := p.Submit(sc, h, stateNonce)
+		if !errors.Is(err, want) || st != 0 {
+			t.Errorf("%s: %s %v, want %v", name, st, err, want)
+		}
+		if types.AsError(err) == nil {
+			t.Errorf("%s: %v is not a named error", name, err)
+		}
+		if after := snap(p); !reflect.DeepEqual(before, after) {
+			t.Errorf("%s: pool changed", name)
+		}
+		// SubmitAndWatch refuses the same way and leaves no watcher behind.
+		st, ch, err := p.SubmitAndWatch(sc, h, stateNonce)
+		if !errors.Is(err, want) || ch != nil || st != 0 {
+			t.Errorf("%s (watch): %v", name, err)
+		}
+		if after := snap(p); !reflect.DeepEqual(before, after) {
+			t.Errorf("%s (watch): pool changed", name)
+		}
+		checkInvariants(t, p)
+	}
+	sc, h := op(alice, 3)
+	check("duplicate", sc, h, 2, ErrDuplicate)
+	sc, h = op(alice, 1)
+	check("stale", sc, h, 2, ErrStaleNonce)
+	check("stale (state nonce ahead)", sc, h, 0, ErrStaleNonce) // the pool knows 2
+	other := *sc
+	other.Nonce = 3
+	other.Signature = []byte{1}
+	check("nonce taken", &other, other.Hash(), 2, ErrNonceTaken)
+	sc, h = op(alice, 9)
+	check("account full", sc, h, 2, ErrAccountFull)
+	check("nil", nil, h, 0, ErrMalformed)
+	submit(t, p, bob, 0, 0, Ready) // 4 = MaxSize
+	sc, h = op(carol, 0)
+	check("pool full", sc, h, 0, ErrPoolFull)
+	if !errors.Is(ErrStaleNonce, stf.ErrStaleNonce) {
+		t.Error("pool's stale nonce is not the STF's")
+	}
+	// Space frees up when operations leave.
+	p.Remove(hashOf(bob, 0))
+	submit(t, p, carol, 0, 0, Ready)
+	wantEvents(t, watch) // nothing happened to alice/3
+}
+
+func TestReadyOrderRoundRobin(t *testing.T) {
+	p := newPool(t, Config{})
+	// Arrival: A1 (future), B0, A0, C0, B1, A2, A3, C2 (future), B2.
+	submit(t, p, alice, 1, 0, Future)
+	submit(t, p, bob, 0, 0, Ready)
+	submit(t, p, alice, 0, 0, Ready)
+	submit(t, p, carol, 0, 0, Ready)
+	submit(t, p, bob, 1, 0, Ready)
+	submit(t, p, alice, 2, 0, Ready)
+	submit(t, p, alice, 3, 0, Ready)
+	submit(t, p, carol, 2, 0, Future)
+	submit(t, p, bob, 2, 0, Ready)
+
+	type k struct {
+		who   byte
+		nonce uint64
+	}
+	list := func(es []Entry) []k {
+		var out []k
+		for _, e := range es {
+			out = append(out, k{e.Op.Signer[0], e.Op.Nonce})
+		}
+		return out
+	}
+	// Bob's head (B0) arrived first, then Alice's (A0), then Carol's.
+	want := []k{{2, 0}, {1, 0}, {3, 0}, {2, 1}, {1, 1}, {2, 2}, {1, 2}, {1, 3}}
+	if got := list(p.Ready(0)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("ready order\n got %v\nwant %v", got, want)
+	}
+	if got := list(p.Ready(4)); !reflect.DeepEqual(got, want[:4]) {
+		t.Errorf("ready(4) = %v", got)
+	}
+	if got := list(p.Ready(100)); !reflect.DeepEqual(got, want) {
+		t.Errorf("ready(100) = %v", got)
+	}
+	if got := p.Ready(-1); len(got) != len(want) {
+		t.Errorf("ready(-1) has %d", len(got))
+	}
+	// Executing the list in order never meets a nonce gap.
+	last := map[byte]uint64{}
+	for _, e := range p.Ready(0) {
+		if n, seen := last[e.Op.Signer[0]]; seen && e.Op.Nonce != n+1 {
+			t.Errorf("gap for %x", e.Op.Signer[0])
+		}
+		last[e.Op.Signer[0]] = e.Op.Nonce
+	}
+	if p.Len() != 9 {
+		t.Errorf("Ready removed operations: len %d", p.Len())
+	}
+}
+
+func TestRemoveDemotes(t *testing.T) {
+	p := newPool(t, Config{})
+	h0 := submit(t, p, alice, 0, 0, Ready)
+	h1 := submit(t, p, alice, 1, 0, Ready)
+	h2 := submit(t, p, alice, 2, 0, Ready)
+	w1, w2 := p.Subscribe(h1), p.Subscribe(h2)
+	wantEvents(t, w1, Ready)
+	wantEvents(t, w2, Ready)
+	if n := p.Remove(h1, [32]byte{42}); n != 1 {
+		t.Errorf("removed %d", n)
+	}
+	checkInvariants(t, p)
+	wantEvents(t, w1, Dropped)
+	wantEvents(t, w2, Future) // nonce 1 is missing again
+	if got := p.Ready(0); len(got) != 1 || got[0].Hash != h0 {
+		t.Errorf("ready %v", got)
+	}
+	// Resubmitting nonce 1 promotes 2 again.
+	submit(t, p, alice, 1, 0, Ready)
+	wantEvents(t, w2, Ready)
+	if p.Remove() != 0 || p.Remove([32]byte{42}) != 0 {
+		t.Error("removed what was not pooled")
+	}
+	// Removing everything (last first: no demotions) drops the queue.
+	if n := p.Remove(h2, h1, h0); n != 3 {
+		t.Errorf("removed %d", n)
+	}
+	if p.Len() != 0 || len(p.accounts) != 0 {
+		t.Errorf("leftovers: %d, %d accounts", p.Len(), len(p.accounts))
+	}
+	wantEvents(t, w2, Dropped)
+}
+
+func TestMarkInBlock(t *testing.T) {
+	p := newPool(t, Config{})
+	h0 := submit(t, p, alice, 0, 0, Ready)
+	h1 := submit(t, p, alice, 1, 0, Ready)
+	h3 := submit(t, p, alice, 3, 0, Future)
+	hb := submit(t, p, bob, 0, 0, Ready)
+	w0, w1, w3 := p.Subscribe(h0), p.Subscribe(h1), p.Subscribe(h3)
+	foreign := [32]byte{0xf0}
+	wf := p.Subscribe(foreign) // an operation this pool never held
+	wantEvents(t, w0, Ready)
+	wantEvents(t, w1, Ready)
+	wantEvents(t, w3, Future)
+	if p.Watchers() != 4 {
+		t.Errorf("watchers %d", p.Watchers())
+	}
+
+	block := [32]byte{0xbb, 1}
+	p.MarkInBlock([][32]byte{h0, foreign}, block)
+	checkInvariants(t, p)
+	evs := wantEvents(t, w0, InSidechainBlock)
+	if evs[0].BlockHash != block || evs[0].Hash != h0 {
+		t.Errorf("event %+v", evs[0])
+	}
+	if ev := wantEvents(t, wf, InSidechainBlock); ev[0].BlockHash != block {
+		t.Error("foreign watcher's block hash")
+	}
+	// Nonce 1 stays ready: the state nonce is now past 0.
+	wantEvents(t, w1)
+	if got := p.Ready(0); len(got) != 2 || got[0].Hash != h1 && got[1].Hash != h1 {
+		t.Errorf("ready after block %v", got)
+	}
+	// A late submission read the state before the block: nonce 0 is stale.
+	sc, h := op(alice, 0)
+	sc.Signature = []byte{9}
+	h = sc.Hash()
+	if _, err := p.Submit(sc, h, 0); !errors.Is(err, ErrStaleNonce) {
+		t.Errorf("late submission: %v", err)
+	}
+
+	// Nonce 3 executes in another validateer's block (2 and 1 were used
+	// elsewhere): 1 is stale now and leaves as Invalid.
+	p.MarkInBlock([][32]byte{h3}, [32]byte{0xbb, 2})
+	checkInvariants(t, p)
+	wantEvents(t, w3, InSidechainBlock)
+	if ev := wantEvents(t, w1, Invalid); ev[0].Reason == "" {
+		t.Error("invalid without a reason")
+	}
+	if got := p.Ready(0); len(got) != 1 || got[0].Hash != hb {
+		t.Errorf("ready %v", got)
+	}
+	if p.Watchers() != 0 {
+		t.Errorf("watchers left: %d", p.Watchers())
+	}
+	// Alice's queue is gone; the next submission brings its own state nonce.
+	submit(t, p, alice, 4, 4, Ready)
+}
+
+func TestMarkInvalid(t *testing.T) {
+	p := newPool(t, Config{})
+	h0 := submit(t, p, alice, 0, 0, Ready)
+	h1 := submit(t, p, alice, 1, 0, Ready)
+	w0, w1 := p.Subscribe(h0), p.Subscribe(h1)
+	wantEvents(t, w0, Ready)
+	wantEvents(t, w1, Ready)
+	p.MarkInvalid(h0, "stf.InsufficientBalance: balance too low")
+	checkInvariants(t, p)
+	if ev := wantEvents(t, w0, Invalid); ev[0].Reason != "stf.InsufficientBalance: balance too low" {
+		t.Errorf("reason %q", ev[0].Reason)
+	}
+	wantEvents(t, w1, Future) // nonce 0 is still unused in the state
+	if p.Len() != 1 || len(p.Ready(0)) != 0 {
+		t.Error("after invalid")
+	}
+	// Not pooled: watchers are told anyway.
+	w := p.Subscribe([32]byte{5})
+	p.MarkInvalid([32]byte{5}, "bad")
+	wantEvents(t, w, Invalid)
+}
+
+func TestPrune(t *testing.T) {
+	p := newPool(t, Config{})
+	h3 := submit(t, p, alice, 3, 3, Ready)
+	h4 := submit(t, p, alice, 4, 3, Ready)
+	h7 := submit(t, p, alice, 7, 3, Future)
+	w3, w7 := p.Subscribe(h3), p.Subscribe(h7)
+	wantEvents(t, w3, Ready)
+	wantEvents(t, w7, Future)
+
+	if n := p.Prune(alice, 3); n != 0 {
+		t.Errorf("no-op prune: %d", n)
+	}
+	if n := p.Prune(carol, 10); n != 0 {
+		t.Errorf("prune of unknown account: %d", n)
+	}
+	// The state moved to 7 (3..6 used elsewhere): 3 and 4 are stale, 7 ready.
+	if n := p.Prune(alice, 7); n != 2 {
+		t.Errorf("pruned %d", n)
+	}
+	checkInvariants(t, p)
+	wantEvents(t, w3, Invalid)
+	wantEvents(t, w7, Ready)
+	if _, ok := p.Get(h4); ok {
+		t.Error("stale operation kept")
+	}
+	// A rollback (fork) lowers the state nonce: 7 waits again.
+	if n := p.Prune(alice, 5); n != 0 {
+		t.Errorf("rollback pruned %d", n)
+	}
+	checkInvariants(t, p)
+	wantEvents(t, w7, Future)
+	submit(t, p, alice, 5, 5, Ready)
+	submit(t, p, alice, 6, 5, Ready)
+	wantEvents(t, w7, Ready)
+	// Pruning everything drops the queue.
+	if n := p.Prune(alice, 100); n != 3 || p.Len() != 0 || len(p.accounts) != 0 {
+		t.Errorf("prune all: %d, len %d", n, p.Len())
+	}
+	wantEvents(t, w7, Invalid)
+}
+
+func TestSubmitAdvancesStateNonce(t *testing.T) {
+	p := newPool(t, Config{})
+	h0 := submit(t, p, alice, 0, 0, Ready)
+	submit(t, p, alice, 2, 0, Future)
+	w0 := p.Subscribe(h0)
+	wantEvents(t, w0, Ready)
+	// A submission reporting state nonce 2 prunes 0 and readies 2.
+	submit(t, p, alice, 3, 2, Ready)
+	wantEvents(t, w0, Invalid)
+	if got := p.Ready(0); len(got) != 2 || got[0].Op.Nonce != 2 || got[1].Op.Nonce != 3 {
+		t.Errorf("ready %v", got)
+	}
+	// A refused submission still teaches the pool the state nonce, and an
+	// emptied queue does not linger.
+	submit(t, p, bob, 0, 0, Ready)
+	sc, h := op(bob, 1)
+	if _, err := p.Submit(sc, h, 5); !errors.Is(err, ErrStaleNonce) {
+		t.Errorf("stale: %v", err)
+	}
+	checkInvariants(t, p)
+	if _, ok := p.accounts[bob]; ok {
+		t.Error("empty queue left behind")
+	}
+}
+
+func TestWatchLifecycle(t *testing.T) {
+	p := newPool(t, Config{})
+	sc, h := op(alice, 1)
+	st, ch, err := p.SubmitAndWatch(sc, h, 0)
+	if err != nil || st != Future {
+		t.Fatal(st, err)
+	}
+	second := p.Subscribe(h)
+	submit(t, p, alice, 0, 0, Ready)
+	p.MarkInBlock([][32]byte{hashOf(alice, 0), h}, [32]byte{1})
+	evs := wantEvents(t, ch, Submitted, Future, Ready, InSidechainBlock)
+	for _, ev := range evs {
+		if ev.Hash != h {
+			t.Error("event of another hash")
+		}
+	}
+	wantEvents(t, second, Future, Ready, InSidechainBlock)
+
+	// Unsubscribe closes; a second Unsubscribe does nothing.
+	w := p.Subscribe([32]byte{7})
+	p.Unsubscribe([32]byte{7}, w)
+	if _, ok := <-w; ok {
+		t.Error("unsubscribed channel open")
+	}
+	p.Unsubscribe([32]byte{7}, w)
+	p.Unsubscribe([32]byte{8}, make(chan StatusEvent))
+	if p.Watchers() != 0 {
+		t.Errorf("watchers %d", p.Watchers())
+	}
+	// Subscribe-then-submit works and so does unsubscribing one of two.
+	sc, h = op(bob, 0)
+	a, b := p.Subscribe(h), p.Subscribe(h)
+	p.Unsubscribe(h, a)
+	if _, err := p.Submit(sc, h, 0); err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, b, Submitted, Ready)
+	p.Remove(h)
+	wantEvents(t, b, Dropped)
+}
+
+// TestSlowWatcherGetsFinal: a watcher that never reads misses intermediate
+// statuses once its buffer is nearly full, but always gets the final one.
+func TestSlowWatcherGetsFinal(t *testing.T) {
+	p := newPool(t, Config{})
+	h1 := submit(t, p, alice, 1, 0, Future)
+	w := p.Subscribe(h1)
+	for i := 0; i < 3*watchBuffer; i++ { // Ready/Future flip-flops
+		h0 := submit(t, p, alice, 0, 0, Ready)
+		p.Remove(h0)
+	}
+	p.MarkInvalid(h1, "gone")
+	var got []Status
+	for ev := range w {
+		got = append(got, ev.Status)
+	}
+	if len(got) != watchBuffer || got[len(got)-1] != Invalid {
+		t.Errorf("got %d events, last %s", len(got), got[len(got)-1])
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	p := newPool(t, Config{})
+	const signers, per = 8, 100
+	var wg sync.WaitGroup
+	var watched sync.WaitGroup
+	finals := make(chan Status, signers*per)
+	for s := 0; s < signers; s++ {
+		wg.Add(1)
+		go func(s int) {
+			defer wg.Done()
+			id := acct(byte(10 + s))
+			// Nonces in reverse: all Future until 0 arrives.
+			for n := per - 1; n >= 0; n-- {
+				sc, h := op(id, uint64(n))
+				_, ch, err := p.SubmitAndWatch(sc, h, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				watched.Add(1)
+				go func() {
+					defer watched.Done()
+					var last StatusEvent
+					for ev := range ch {
+						last = ev
+					}
+					finals <- last.Status
+				}()
+			}
+		}(s)
+	}
+	// A block producer: executes what is ready.
+	done := make(chan struct{})
+	var executed sync.Map
+	go func() {
+		defer close(done)
+		for blocks := 0; ; blocks++ {
+			es := p.Ready(37)
+			var hs [][32]byte
+			for _, e := range es {
+				if _, dup := executed.LoadOrStore(e.Hash, true); dup {
+					t.Error("executed twice")
+				}
+				hs = append(hs, e.Hash)
+			}
+			p.MarkInBlock(hs, sha256.Sum256([]byte(fmt.Sprint(blocks))))
+			if blocks > 1_000_000 {
+				t.Error("producer never finished")
+				return
+			}
+			if p.Len() == 0 && blocks > 10 {
+				n := 0
+				executed.Range(func(any, any) bool { n++; return true })
+				if n == signers*per {
+					return
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	<-done
+	watched.Wait()
+	close(finals)
+	n := 0
+	for st := range finals {
+		if st != InSidechainBlock {
+			t.Errorf("final %s", st)
+		}
+		n++
+	}
+	if n != signers*per || p.Len() != 0 || p.Watchers() != 0 {
+		t.Errorf("finals %d, len %d, watchers %d", n, p.Len(), p.Watchers())
+	}
+	checkInvariants(t, p)
+}
+
+func TestBoundsLarge(t *testing.T) {
+	p := newPool(t, Config{MaxSize: 1000, MaxPerAccount: 100})
+	for n := uint64(0); n < 100; n++ {
+		submit(t, p, alice, n, 0, Ready)
+	}
+	sc, h := op(alice, 100)
+	if _, err := p.Submit(sc, h, 0); !errors.Is(err, ErrAccountFull) {
+		t.Errorf("101st: %v", err)
+	}
+	for i := byte(0); i < 9; i++ {
+		for n := uint64(0); n < 100; n++ {
+			sc, h := op(acct(100+i), n)
+			if _, err := p.Submit(sc, h, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sc, h = op(bob, 0)
+	if _, err := p.Submit(sc, h, 0); !errors.Is(err, ErrPoolFull) {
+		t.Errorf("1001st: %v", err)
+	}
+	if len(p.Ready(0)) != 1000 || len(p.Ready(250)) != 250 {
+		t.Error("ready counts")
+	}
+	checkInvariants(t, p)
+}

@@ -1,0 +1,56 @@
+package service
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the validateer's Prometheus metrics, named as the original
+// worker's (integritee_worker_*) so dashboards and alerts carry over.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	BlockHeight       prometheus.Gauge
+	LastFinalized     *prometheus.GaugeVec
+	PoolSize          prometheus.Gauge
+	RPCRequests       prometheus.CounterFunc
+	RPCTrustedCalls   prometheus.CounterFunc
+	AttemptedCalls    *prometheus.CounterVec
+	ExecutionDuration prometheus.Histogram
+	StateSize         *prometheus.GaugeVec
+	TotalIssuance     prometheus.Gauge
+	ParentchainBlock  *prometheus.GaugeVec
+	PeerCount         prometheus.Gauge
+	AuraRemaining     *prometheus.HistogramVec
+	FreeBalance       *prometheus.GaugeVec
+	Labels            *prometheus.GaugeVec
+	SyncLag           prometheus.Gauge
+}
+
+// NewMetrics registers the metrics in a new registry. requests and
+// submitted read the RPC server's counters.
+func NewMetrics(requests, submitted func() float64) *Metrics {
+	const ns = "integritee_worker"
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.BlockHeight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_sidechain_block_height", Help: "Number of the last sidechain block produced or imported."})
+	m.LastFinalized = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_sidechain_last_finalized_block_number", Help: "Number of the last sidechain block confirmed on the parentchain."}, []string{"shard"})
+	m.PoolSize = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_top_pool_a_priori_size", Help: "Trusted operations waiting in the pool."})
+	m.RPCRequests = prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "enclave_rpc_requests", Help: "Trusted JSON-RPC requests received."}, requests)
+	m.RPCTrustedCalls = prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "enclave_rpc_tc_received", Help: "Trusted operations submitted over RPC."}, submitted)
+	m.AttemptedCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "enclave_stf_state_update_attempted_calls_count", Help: "Trusted calls executed, by result (success or failed)."}, []string{"result"})
+	m.ExecutionDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "enclave_stf_state_update_execution_duration", Help: "Seconds to execute one block's trusted calls.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+	m.StateSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_stf_state_size_bytes", Help: "Size of the shard's state in bytes."}, []string{"shard"})
+	m.TotalIssuance = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_stf_runtime_total_issuance", Help: "Sidechain total issuance in planck."})
+	m.ParentchainBlock = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_stf_runtime_parentchain_processed_block_number", Help: "Last parentchain block the enclave verified and processed."}, []string{"parentchain_id"})
+	m.PeerCount = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_sidechain_peer_count", Help: "Other validateers of the shard."})
+	m.AuraRemaining = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "enclave_sidechain_aura_remaining_durations", Help: "Seconds left of the slot after each stage of block production.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 10)}, []string{"stage"})
+	m.FreeBalance = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "account_free_balance", Help: "Free balance of the enclave's accounts in planck."}, []string{"parentchain", "role"})
+	m.Labels = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_labels", Help: "Constant 1, labelled with the version and the enclave's fingerprint."}, []string{"version", "fingerprint"})
+	m.SyncLag = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "parentchain_sync_lag_blocks", Help: "Parentchain blocks the enclave has yet to verify."})
+	m.reg.MustRegister(m.BlockHeight, m.LastFinalized, m.PoolSize, m.RPCRequests, m.RPCTrustedCalls, m.AttemptedCalls,
+		m.ExecutionDuration, m.StateSize, m.TotalIssuance, m.ParentchainBlock, m.PeerCount, m.AuraRemaining,
+		m.FreeBalance, m.Labels, m.SyncLag)
+	return m
+}
+
+// Registry returns the registry to serve.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
