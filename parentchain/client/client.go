@@ -15,7 +15,6 @@ import (
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
-	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
@@ -256,29 +255,4 @@ func parseInvalidTx(err error) *TxError {
 	}
 	code, _ := strconv.ParseUint(m[1], 10, 32)
 	return &TxError{Stage: "check", Code: uint32(code), Log: m[2], Codespace: m[3]}
-}
-
-// BroadcastBatch sends txs in one JSON-RPC batch request of
-// broadcast_tx_sync calls and returns once CheckTx has answered them all;
-// the first refusal is returned.
-func (c *Client) BroadcastBatch(ctx context.Context, txs [][]byte) error {
-	b := c.rpc.NewBatch()
-	for _, tx := range txs {
-		if _, err := b.BroadcastTxSync(ctx, tx); err != nil {
-			return fmt.Errorf("batch: %w", err)
-		}
-	}
-	res, err := b.Send(ctx)
-	if err != nil {
-		if te := parseInvalidTx(err); te != nil {
-			return te
-		}
-		return fmt.Errorf("broadcast batch: %w", err)
-	}
-	for _, r := range res {
-		if bt, ok := r.(*ctypes.ResultBroadcastTx); ok && bt.Code != 0 {
-			return &TxError{Stage: "check", Codespace: bt.Codespace, Code: bt.Code, Log: bt.Log}
-		}
-	}
-	return nil
 }
