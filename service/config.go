@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/integritee-go/integritee/sidechain"
 )
 
 // Default ports, as the original worker's.
@@ -128,4 +130,12 @@ func (c Config) MuRaURL() string {
 		return c.MuRaExternal
 	}
 	return fmt.Sprintf("127.0.0.1:%d", c.MuRaPort)
+}
+
+func parseShard(s string) ([32]byte, error) {
+	id, err := sidechain.ParseShardID(s)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("service: shard: %w", err)
+	}
+	return id, nil
 }

@@ -402,9 +402,9 @@ func TestMarkInBlock(t *testing.T) {
 		t.Errorf("ready after block %v", got)
 	}
 	// A late submission read the state before the block: nonce 0 is stale.
-	sc, h := op(alice, 0)
+	sc, _ := op(alice, 0)
 	sc.Signature = []byte{9}
-	h = sc.Hash()
+	h := sc.Hash()
 	if _, err := p.Submit(sc, h, 0); !errors.Is(err, ErrStaleNonce) {
 		t.Errorf("late submission: %v", err)
 	}

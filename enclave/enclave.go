@@ -1,0 +1,252 @@
+package enclave
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/enclave/keys"
+	"github.com/integritee-go/integritee/enclave/lightclient"
+	"github.com/integritee-go/integritee/enclave/pool"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/enclave/tee"
+	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// Config configures the enclave.
+type Config struct {
+	// Shard is the shard served; zero means the enclave's mrenclave.
+	Shard sidechain.ShardID
+	// Root is the sidechain's root account for a new shard (set_balance);
+	// zero for none. --dev makes it //Alice.
+	Root account.ID
+	// ChainID and GenesisValidators anchor the parentchain light client.
+	ChainID           string
+	GenesisValidators *cmttypes.ValidatorSet
+	// SlotDuration is the sidechain's slot length.
+	SlotDuration time.Duration
+	// FinalizationInterval: the primary confirms every N-th block on the
+	// parentchain.
+	FinalizationInterval uint64
+	// SnapshotInterval: an encrypted state snapshot every N blocks.
+	SnapshotInterval uint64
+	// KeepSnapshots bounds the snapshot history.
+	KeepSnapshots int
+	// Version, MuRaURL and UntrustedURL are reported over RPC.
+	Version, MuRaURL, UntrustedURL string
+}
+
+// ValidateBasic checks the configuration.
+func (c Config) ValidateBasic() error {
+	switch {
+	case c.ChainID == "":
+		return errors.New("enclave: no parentchain chain id")
+	case c.GenesisValidators == nil || c.GenesisValidators.Size() == 0:
+		return errors.New("enclave: no parentchain genesis validators")
+	case c.SlotDuration <= 0:
+		return errors.New("enclave: slot duration must be positive")
+	case c.FinalizationInterval == 0:
+		return errors.New("enclave: finalization interval must be positive")
+	case c.SnapshotInterval == 0:
+		return errors.New("enclave: snapshot interval must be positive")
+	case c.KeepSnapshots < 1:
+		return errors.New("enclave: keep at least one snapshot")
+	}
+	return nil
+}
+
+// Enclave is the trusted core of one validateer.
+type Enclave struct {
+	cfg     Config
+	log     *slog.Logger
+	backend tee.Backend
+	host    Host
+	keys    *keys.Keys
+	codec   *types.Codec
+	sc      *sidechain.Codec
+	stf     *stf.STF
+	pool    *pool.Pool
+	shard   sidechain.ShardID
+
+	mu        sync.Mutex
+	state     *stf.State
+	stateHash [32]byte
+	head      *sidechain.Block // nil before the first block
+	headHash  sidechain.Hash
+	lc        *lightclient.Client
+	sync      syncMeta
+	pending   []stf.Diff   // parentchain-triggered changes not yet in a block
+	confirms  []types.Call // parentchain confirmations due after the next commit
+	lastSlot  uint64
+	unshields map[[32]byte]bool // sent in this run
+	nonce     uint64            // next parentchain nonce as far as we know
+	finalized struct {
+		number uint64
+		hash   [32]byte
+		known  bool
+	}
+	stats Stats
+}
+
+// syncMeta is what the enclave knows of the parentchain beyond the light
+// client: the shard's authorities (ShardStatus, derived from verified
+// blocks) and whether it announced itself. Sealed with each block.
+type syncMeta struct {
+	LightClient []byte       `cbor:"1,keyasint"`
+	Authorities []account.ID `cbor:"2,keyasint"`
+	Announced   bool         `cbor:"3,keyasint"`
+	L1Number    int64        `cbor:"4,keyasint"`
+	L1Hash      [32]byte     `cbor:"5,keyasint"`
+}
+
+// Stats are counters the host exports as metrics.
+type Stats struct {
+	CallsOK, CallsFailed uint64
+	LastExecution        time.Duration
+	ParentchainHeight    int64
+}
+
+// New unseals (or creates) the enclave's keys and restores its state and
+// parentchain progress from what the host stored.
+func New(ctx context.Context, b tee.Backend, host Host, cfg Config, log *slog.Logger) (*Enclave, error) {
+	if err := cfg.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	k, created, err := keys.LoadOrCreate(b, host)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: keys: %w", err)
+	}
+	shard := cfg.Shard
+	if shard == (sidechain.ShardID{}) {
+		shard = sidechain.ShardID(b.MrEnclave())
+	}
+	p, err := pool.New(pool.DefaultConfig())
+	if err != nil {
+		return nil, err
+	}
+	e := &Enclave{
+		cfg: cfg, log: log, backend: b, host: host, keys: k,
+		codec: types.NewCodec(), sc: sidechain.NewCodec(),
+		stf: stf.New(b.MrEnclave(), shard, cfg.Root), pool: p, shard: shard,
+		unshields: map[[32]byte]bool{},
+	}
+	log.Info("enclave keys", "created", created, "signer", k.Signer().ID(), "mrenclave", b.MrEnclave(), "shard", shard)
+	if err := e.restore(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// MrEnclave returns the enclave's measurement.
+func (e *Enclave) MrEnclave() attestation.MrEnclave { return e.backend.MrEnclave() }
+
+// Signer returns the enclave's account (its signing key).
+func (e *Enclave) Signer() account.ID { return e.keys.Signer().ID() }
+
+// ShardID returns the shard the enclave serves.
+func (e *Enclave) ShardID() sidechain.ShardID { return e.shard }
+
+// ShieldingPublicKey returns the shard's HPKE public key.
+func (e *Enclave) ShieldingPublicKey() []byte { return e.keys.ShieldingPublicKey() }
+
+// Stats returns the enclave's counters.
+func (e *Enclave) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+// Progress reports the sidechain head's number, the last parentchain height
+// verified, the pool's size, the state's size and the total issuance.
+func (e *Enclave) Progress() (block uint64, parentchain int64, poolSize, stateSize int, issuance types.Balance) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.head != nil {
+		block = e.head.Header.Number
+	}
+	return block, e.lc.Height(), e.pool.Len(), e.state.Size(), e.state.TotalIssuance()
+}
+
+// Ready reports whether the shard has a block (the service is initialised).
+func (e *Enclave) Ready() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.head != nil
+}
+
+// Finalized returns the last block this enclave confirmed on the parentchain.
+func (e *Enclave) Finalized() (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.finalized.number, e.finalized.known
+}
+
+// RegistrationProof returns the attestation for teerex.register_enclave:
+// a quote binding the signing key, or with skip the bare mrenclave.
+func (e *Enclave) RegistrationProof(skip bool) (method string, proof []byte, err error) {
+	if skip {
+		m := e.MrEnclave()
+		return "skip", m[:], nil
+	}
+	var rd [64]byte
+	id := e.Signer()
+	copy(rd[:], id[:])
+	q, err := e.backend.Quote(rd)
+	if err != nil {
+		return "", nil, fmt.Errorf("enclave: quote: %w", err)
+	}
+	return e.backend.Name(), q, nil
+}
+
+// SendParentchainCall signs call as the enclave's account with its next
+// nonce and hands it to the host.
+func (e *Enclave) SendParentchainCall(ctx context.Context, call types.Call) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sendLocked(ctx, call)
+}
+
+func (e *Enclave) sendLocked(ctx context.Context, call types.Call) error {
+	chainNonce, err := e.host.ParentchainNonce(ctx, e.Signer())
+	if err != nil {
+		return err
+	}
+	if chainNonce > e.nonce {
+		e.nonce = chainNonce
+	}
+	tx := e.codec.Sign(e.keys.Signer(), e.cfg.ChainID, e.nonce, call)
+	if err := e.host.SubmitParentchainTx(ctx, tx); err != nil {
+		if errors.Is(err, types.ErrTxStaleNonce) || errors.Is(err, types.ErrTxFutureNonce) {
+			e.nonce = chainNonce
+		}
+		return fmt.Errorf("enclave: send %s: %w", call, err)
+	}
+	e.nonce++
+	return nil
+}
+
+// State keys of what the enclave keeps at the host.
+const (
+	keySnapshotPrefix = "snapshot/"
+	keySyncPrefix     = "sync/"
+)
+
+func numberKey(prefix string, n uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return fmt.Sprintf("%s%x", prefix, b)
+}
+
+// stateAAD binds an encrypted blob to its shard and purpose.
+func (e *Enclave) stateAAD(purpose string) []byte {
+	return append([]byte("integritee state "+purpose+":"), e.shard[:]...)
+}

@@ -1,0 +1,16 @@
+package enclave
+
+import "github.com/integritee-go/integritee/parentchain/types"
+
+// ModuleName names the enclave's errors.
+const ModuleName = "enclave"
+
+// Errors the enclave returns to clients and peers.
+var (
+	ErrBadCiphertext = types.NewError(ModuleName, 1, "BadCiphertext", "operation does not decrypt with the shard's shielding key")
+	ErrUnknownShard  = types.NewError(ModuleName, 2, "UnknownShard", "this enclave does not serve the shard")
+	ErrNotACall      = types.NewError(ModuleName, 3, "NotACall", "submitted operation is not a trusted call (getters go to state_executeGetter)")
+	ErrBadBlock      = types.NewError(ModuleName, 4, "BadBlock", "sidechain block refused")
+	ErrNoBlock       = types.NewError(ModuleName, 5, "NoBlock", "the shard has no sidechain block yet")
+	ErrNotReady      = types.NewError(ModuleName, 6, "NotReady", "the enclave has not produced or imported a block yet")
+)

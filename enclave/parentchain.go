@@ -1,0 +1,189 @@
+package enclave
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/enclave/lightclient"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
+	"github.com/integritee-go/integritee/parentchain/modules/teerex"
+	"github.com/integritee-go/integritee/parentchain/types"
+)
+
+// NextParentchainHeight is the parentchain height the enclave verifies next.
+func (e *Enclave) NextParentchainHeight() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lc.NextHeight()
+}
+
+// ImportParentchainBlock verifies one parentchain block with the light
+// client and acts on its successful transactions for this shard: shielding
+// credits the decrypted beneficiary, invocations execute their trusted
+// calls, the shard's enclave activity updates the authorities, and the
+// enclave's own executed unshieldings leave the outbox. The resulting state
+// changes go into the next sidechain block.
+func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Input, now time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v, err := e.lc.Verify(in, now)
+	if err != nil {
+		return err
+	}
+	me := e.Signer()
+	var executed [][32]byte
+	announce := false
+	for _, tx := range v.Txs {
+		if !tx.OK {
+			continue
+		}
+		c := tx.Call
+		switch c.Module + "." + c.Method {
+		case "enclavebridge.shield_funds":
+			var a enclavebridge.ShieldFundsArgs
+			if e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
+				continue
+			}
+			if e.shield(v.Height, tx.Index, a) {
+				executed = append(executed, tx.Hash)
+			}
+		case "enclavebridge.invoke":
+			var a enclavebridge.InvokeArgs
+			if e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
+				continue
+			}
+			if h, ok := e.invoke(v.Height, tx.Index, a.Ciphertext); ok {
+				executed = append(executed, h)
+			}
+		case "enclavebridge.confirm_processed_parentchain_block", "enclavebridge.update_shard_config":
+			var a struct {
+				Shard [32]byte `cbor:"1,keyasint"`
+			}
+			if e.codec.UnmarshalLoose(c.Args, &a) == nil && a.Shard == e.shard && !slices.Contains(e.sync.Authorities, tx.Signer) {
+				e.sync.Authorities = append(e.sync.Authorities, tx.Signer)
+				e.log.Info("shard authority joined", "enclave", tx.Signer, "authorities", len(e.sync.Authorities))
+			}
+		case "enclavebridge.unshield_funds":
+			var a enclavebridge.UnshieldFundsArgs
+			if tx.Signer != me || e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
+				continue
+			}
+			if d, err := e.state.RemoveFromOutbox(a.CallHash); err == nil {
+				e.pending = append(e.pending, d)
+				e.log.Info("unshielding paid on the parentchain", "call", fmt.Sprintf("%x", a.CallHash[:8]), "to", a.Beneficiary, "amount", a.Amount)
+			}
+		case "teerex.unregister_enclave":
+			var a teerex.UnregisterEnclaveArgs
+			if e.codec.Unmarshal(c.Args, &a) == nil {
+				e.sync.Authorities = slices.DeleteFunc(e.sync.Authorities, func(id account.ID) bool { return id == a.Signer })
+			}
+		case "teerex.register_enclave":
+			if tx.Signer == me && !e.sync.Announced {
+				announce = true
+			}
+		}
+	}
+	e.sync.L1Number, e.sync.L1Hash = v.Height, v.Hash
+	e.stats.ParentchainHeight = v.Height
+	if len(executed) > 0 || announce {
+		call, err := types.NewCall(e.codec, enclavebridge.ModuleName, "confirm_processed_parentchain_block", enclavebridge.ConfirmProcessedParentchainBlockArgs{
+			Shard: e.shard, BlockHash: v.Hash, BlockNumber: v.Height, CallsRoot: merkleRoot(executed),
+		})
+		if err != nil {
+			return err
+		}
+		e.confirms = append(e.confirms, call)
+		if announce {
+			e.sync.Announced = true
+		}
+	}
+	if len(e.pending) == 0 {
+		// Nothing waits for a block: confirm now.
+		e.flushConfirmsLocked(ctx)
+	}
+	return nil
+}
+
+// shield credits a verified shield_funds to its decrypted beneficiary.
+func (e *Enclave) shield(height int64, index int, a enclavebridge.ShieldFundsArgs) bool {
+	plain, err := e.keys.ShieldingDecrypt(a.EncryptedBeneficiary)
+	if err != nil || len(plain) != account.IDLen {
+		e.log.Warn("shield_funds with an undecryptable beneficiary; funds stay bonded", "block", height, "tx", index, "err", err)
+		return false
+	}
+	var who account.ID
+	copy(who[:], plain)
+	d, err := e.stf.ShieldFunds(e.state, who, a.Amount)
+	if err != nil {
+		e.log.Warn("shield_funds refused by the state transition function", "block", height, "tx", index, "err", err)
+		return false
+	}
+	e.pending = append(e.pending, d)
+	e.log.Info("shielded funds", "block", height, "amount", a.Amount)
+	return true
+}
+
+// invoke executes an indirect invocation's trusted call.
+func (e *Enclave) invoke(height int64, index int, ciphertext []byte) ([32]byte, bool) {
+	op, err := e.decryptOperation(ciphertext)
+	if err != nil || op.Call == nil {
+		e.log.Warn("indirect invocation refused", "block", height, "tx", index, "err", err)
+		return [32]byte{}, false
+	}
+	res, err := e.stf.ExecuteCall(e.state, op.Call)
+	if err != nil {
+		e.stats.CallsFailed++
+		e.log.Warn("indirect invocation failed", "block", height, "tx", index, "err", err)
+		return [32]byte{}, false
+	}
+	e.stats.CallsOK++
+	e.pending = append(e.pending, res.Diff)
+	e.pool.Prune(op.Call.Signer, e.state.Account(op.Call.Signer).Nonce)
+	return res.Hash, true
+}
+
+// decryptOperation decrypts and decodes a trusted operation.
+func (e *Enclave) decryptOperation(ct []byte) (*stf.Operation, error) {
+	plain, err := e.keys.ShieldingDecrypt(ct)
+	if err != nil {
+		return nil, ErrBadCiphertext.Wrap("%v", err)
+	}
+	return stf.DecodeOperation(plain)
+}
+
+// flushConfirmsLocked sends the queued parentchain confirmations.
+func (e *Enclave) flushConfirmsLocked(ctx context.Context) {
+	for len(e.confirms) > 0 {
+		if err := e.sendLocked(ctx, e.confirms[0]); err != nil {
+			e.log.Warn("confirming a parentchain block failed; will retry", "err", err)
+			return
+		}
+		e.confirms = e.confirms[1:]
+	}
+}
+
+// merkleRoot is the binary SHA-256 merkle root of leaves (the last leaf of
+// an odd level is carried up); zero for none.
+func merkleRoot(leaves [][32]byte) [32]byte {
+	if len(leaves) == 0 {
+		return [32]byte{}
+	}
+	level := slices.Clone(leaves)
+	for len(level) > 1 {
+		var next [][32]byte
+		for i := 0; i < len(level); i += 2 {
+			if i+1 == len(level) {
+				next = append(next, level[i])
+				continue
+			}
+			next = append(next, sha256.Sum256(append(level[i][:], level[i+1][:]...)))
+		}
+		level = next
+	}
+	return level[0]
+}

@@ -1,0 +1,227 @@
+package enclave
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
+	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
+	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// MaxOperationsPerBlock bounds a block's operations (the block codec's list
+// limit).
+const MaxOperationsPerBlock = 4000
+
+// Slot returns the slot of time t.
+func (e *Enclave) Slot(t time.Time) uint64 {
+	return uint64(t.UnixMilli() / e.cfg.SlotDuration.Milliseconds())
+}
+
+// authoritiesLocked returns the shard's validateers in order of first
+// activity; a shard nobody has announced yet is authored by this enclave.
+func (e *Enclave) authoritiesLocked() []account.ID {
+	if len(e.sync.Authorities) == 0 {
+		return []account.ID{e.Signer()}
+	}
+	return e.sync.Authorities
+}
+
+// SlotAuthor returns the author of slot.
+func (e *Enclave) slotAuthorLocked(slot uint64) account.ID {
+	a := e.authoritiesLocked()
+	return a[slot%uint64(len(a))]
+}
+
+// OnSlot runs the slot of time now: if this enclave authors it and there is
+// something to put in a block (ready operations, or state changes from the
+// parentchain), it builds the block, commits it, stores and broadcasts it.
+// It returns the block, or nil.
+func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, error) {
+	slot := e.Slot(now)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if slot <= e.lastSlot || e.slotAuthorLocked(slot) != e.Signer() {
+		return nil, nil
+	}
+	ready := e.pool.Ready(MaxOperationsPerBlock)
+	if len(ready) == 0 && len(e.pending) == 0 && e.head != nil {
+		return nil, nil // an empty slot; the shard's first block is made regardless
+	}
+	e.lastSlot = slot
+	start := time.Now()
+	diffs := e.pending
+	var hashes [][32]byte
+	for _, en := range ready {
+		res, err := e.stf.ExecuteCall(e.state, en.Op)
+		if err != nil {
+			e.stats.CallsFailed++
+			e.pool.MarkInvalid(en.Hash, err.Error())
+			continue
+		}
+		e.stats.CallsOK++
+		diffs = append(diffs, res.Diff)
+		hashes = append(hashes, res.Hash)
+	}
+	e.stats.LastExecution = time.Since(start)
+	d := stf.MergeDiffs(diffs...)
+	before := e.stateHash
+	after := stf.NextStateHash(before, d)
+	number := uint64(1)
+	var parent sidechain.Hash
+	if e.head != nil {
+		number, parent = e.head.Header.Number+1, e.headHash
+	}
+	ops := make([]sidechain.Hash, len(hashes))
+	for i, h := range hashes {
+		ops[i] = h
+	}
+	data := sidechain.BlockData{
+		Timestamp:          now.UnixMilli(),
+		LayerOneHead:       sidechain.LayerOneHead{Number: e.sync.L1Number, Hash: e.sync.L1Hash},
+		Operations:         ops,
+		EncryptedStateDiff: e.keys.State().Encrypt(d.Encode(), e.diffAAD(number)),
+		StateHashBefore:    before,
+		StateHashAfter:     after,
+	}
+	header := sidechain.Header{Number: number, ParentHash: parent, Shard: e.shard, NextFinalizationNumber: e.nextFinalizationLocked(number)}
+	b := e.sc.Seal(e.keys.Signer(), header, data)
+	raw := e.sc.Encode(b)
+	e.stateHash = after
+	e.pending = nil
+	if err := e.commitLocked(ctx, b, raw, hashes); err != nil {
+		return nil, err
+	}
+	e.host.BroadcastBlock(raw)
+	e.afterCommitLocked(ctx, b)
+	return b, nil
+}
+
+func (e *Enclave) nextFinalizationLocked(number uint64) uint64 {
+	if !e.finalized.known {
+		return number
+	}
+	return e.finalized.number + e.cfg.FinalizationInterval
+}
+
+// commitLocked makes a block the head: parentchain progress sealed, block
+// stored, snapshot taken when due, its operations out of the pool. The
+// state is already the block's post-state.
+func (e *Enclave) commitLocked(ctx context.Context, b *sidechain.Block, raw []byte, ops [][32]byte) error {
+	n := b.Header.Number
+	lcState, err := e.lc.State()
+	if err != nil {
+		return err
+	}
+	e.sync.LightClient = lcState
+	// Sync progress first: a crash before the block is stored leaves a
+	// record for a block that does not exist, which restore never reads.
+	if err := e.putSealed(numberKey(keySyncPrefix, n), "sync", e.sync); err != nil {
+		return fmt.Errorf("enclave: seal sync progress: %w", err)
+	}
+	if n > 3 {
+		_ = e.host.DeleteState(numberKey(keySyncPrefix, n-3))
+	}
+	if err := e.host.StoreBlock(b, raw); err != nil {
+		return fmt.Errorf("enclave: store block %d: %w", n, err)
+	}
+	e.head, e.headHash = b, e.sc.Hash(b)
+	if n == 1 || n%e.cfg.SnapshotInterval == 0 {
+		if err := e.snapshotLocked(n); err != nil {
+			e.log.Error("state snapshot failed", "block", n, "err", err)
+		}
+	}
+	e.pool.MarkInBlock(ops, e.headHash)
+	e.log.Debug("sidechain block", "number", n, "ops", len(ops), "hash", e.headHash)
+	return nil
+}
+
+func (e *Enclave) snapshotLocked(n uint64) error {
+	if err := e.putSealed(numberKey(keySnapshotPrefix, n), "snapshot", snapshotBlob{Number: n, StateHash: e.stateHash, Snapshot: e.state.Snapshot()}); err != nil {
+		return err
+	}
+	var idx snapshotIndex
+	_ = e.getSealed(keySnapshotIndex, "snapshot-index", &idx)
+	idx.Numbers = append(slices.DeleteFunc(idx.Numbers, func(x uint64) bool { return x >= n }), n)
+	for len(idx.Numbers) > e.cfg.KeepSnapshots {
+		_ = e.host.DeleteState(numberKey(keySnapshotPrefix, idx.Numbers[0]))
+		idx.Numbers = idx.Numbers[1:]
+	}
+	return e.putSealed(keySnapshotIndex, "snapshot-index", idx)
+}
+
+// afterCommitLocked does what follows a committed block on the parentchain:
+// queued confirmations, unshieldings of the outbox, and finality.
+func (e *Enclave) afterCommitLocked(ctx context.Context, b *sidechain.Block) {
+	e.flushConfirmsLocked(ctx)
+	e.sendUnshieldsLocked(ctx)
+	// Only the primary of the parentchain's ShardStatus confirms; before the
+	// chain lists this enclave there is nothing to confirm with.
+	a := e.sync.Authorities
+	if len(a) == 0 || a[0] != e.Signer() || b.Header.Number < e.nextFinalizationLocked(b.Header.Number) {
+		return
+	}
+	if !e.finalized.known {
+		if n, h, ok, err := e.host.LastConfirmedBlock(ctx, e.shard); err == nil && ok {
+			e.finalized.number, e.finalized.hash, e.finalized.known = n, h, true
+			if b.Header.Number < e.finalized.number+e.cfg.FinalizationInterval {
+				return
+			}
+		}
+	}
+	args := scmodule.ConfirmImportedSidechainBlockArgs{Shard: e.shard, Candidate: scmodule.BlockConfirmation{Number: b.Header.Number, Hash: e.headHash}}
+	if e.finalized.known {
+		args.Ancestor = &scmodule.BlockConfirmation{Number: e.finalized.number, Hash: e.finalized.hash}
+	}
+	call, err := types.NewCall(e.codec, scmodule.ModuleName, "confirm_imported_sidechain_block", args)
+	if err != nil {
+		return
+	}
+	if err := e.sendLocked(ctx, call); err != nil {
+		e.log.Warn("sidechain finality confirmation failed", "block", b.Header.Number, "err", err)
+		return
+	}
+	e.finalized.number, e.finalized.hash, e.finalized.known = b.Header.Number, e.headHash, true
+}
+
+// sendUnshieldsLocked sends unshield_funds for each outbox entry not sent in
+// this run and not yet executed; the parentchain pays each call hash once,
+// so a resend after a restart cannot pay twice.
+func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
+	for _, u := range e.state.Outbox() {
+		if e.unshields[u.CallHash] {
+			continue
+		}
+		if done, err := e.host.UnshieldExecuted(ctx, u.Shard, u.CallHash); err == nil && done {
+			e.unshields[u.CallHash] = true
+			continue
+		}
+		call, err := types.NewCall(e.codec, enclavebridge.ModuleName, "unshield_funds", enclavebridge.UnshieldFundsArgs{
+			Shard: u.Shard, Beneficiary: u.Beneficiary, Amount: u.Amount, CallHash: u.CallHash,
+		})
+		if err != nil {
+			continue
+		}
+		if err := e.sendLocked(ctx, call); err != nil {
+			e.log.Warn("unshield_funds not sent; will retry", "call", fmt.Sprintf("%x", u.CallHash[:8]), "err", err)
+			return
+		}
+		e.unshields[u.CallHash] = true
+		e.log.Info("unshield_funds sent", "to", u.Beneficiary, "amount", u.Amount)
+	}
+}
+
+// ResendPending sends what a restart may have left undone: queued
+// confirmations and outbox unshieldings. The host calls it once the
+// parentchain is synced.
+func (e *Enclave) ResendPending(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.flushConfirmsLocked(ctx)
+	e.sendUnshieldsLocked(ctx)
+}

@@ -1,0 +1,152 @@
+package enclave
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/integritee-go/integritee/enclave/lightclient"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// snapshotBlob is an encrypted state snapshot's plaintext.
+type snapshotBlob struct {
+	Number    uint64   `cbor:"1,keyasint"`
+	StateHash [32]byte `cbor:"2,keyasint"`
+	Snapshot  []byte   `cbor:"3,keyasint"`
+}
+
+// snapshotIndex lists the snapshots kept, oldest first.
+type snapshotIndex struct {
+	Numbers []uint64 `cbor:"1,keyasint"`
+}
+
+const keySnapshotIndex = "snapshot-index"
+
+func (e *Enclave) getSealed(key, purpose string, v any) error {
+	blob, err := e.host.GetState(key)
+	if err != nil {
+		return err
+	}
+	plain, err := e.keys.State().Decrypt(blob, e.stateAAD(purpose))
+	if err != nil {
+		return fmt.Errorf("enclave: %s: %w", key, err)
+	}
+	if err := e.codec.UnmarshalLoose(plain, v); err != nil {
+		return fmt.Errorf("enclave: %s: %w", key, err)
+	}
+	return nil
+}
+
+func (e *Enclave) putSealed(key, purpose string, v any) error {
+	return e.host.PutState(key, e.keys.State().Encrypt(e.codec.MustMarshal(v), e.stateAAD(purpose)))
+}
+
+// restore rebuilds the state from the latest snapshot and the blocks after
+// it, and the parentchain progress from the sync record of the head block.
+func (e *Enclave) restore() error {
+	e.state = e.stf.Genesis()
+	e.stateHash = e.state.SnapshotHash()
+	raw, err := e.host.LastBlock(e.shard)
+	if errors.Is(err, ErrNotFound) {
+		lc, err := lightclient.New(e.cfg.ChainID, e.cfg.GenesisValidators, lightclient.DefaultConfig())
+		if err != nil {
+			return err
+		}
+		e.lc = lc
+		e.log.Info("new shard state", "shard", e.shard, "root", e.state.Root(), "state_hash", fmt.Sprintf("%x", e.stateHash[:8]))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enclave: last block: %w", err)
+	}
+	head, err := e.sc.Decode(raw)
+	if err != nil {
+		return fmt.Errorf("enclave: stored head block: %w", err)
+	}
+
+	from := uint64(0)
+	var idx snapshotIndex
+	if err := e.getSealed(keySnapshotIndex, "snapshot-index", &idx); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	for i := len(idx.Numbers) - 1; i >= 0; i-- {
+		n := idx.Numbers[i]
+		if n > head.Header.Number {
+			continue
+		}
+		var snap snapshotBlob
+		if err := e.getSealed(numberKey(keySnapshotPrefix, n), "snapshot", &snap); err != nil {
+			e.log.Warn("snapshot unusable; trying an older one", "number", n, "err", err)
+			continue
+		}
+		st, err := stf.StateFromSnapshot(snap.Snapshot)
+		if err != nil {
+			return fmt.Errorf("enclave: snapshot %d: %w", n, err)
+		}
+		e.state, e.stateHash, from = st, snap.StateHash, n
+		break
+	}
+	e.log.Info("restoring state", "snapshot", from, "head", head.Header.Number)
+	for n := from + 1; n <= head.Header.Number; n++ {
+		raw, err := e.host.BlockByNumber(e.shard, n)
+		if err != nil {
+			return fmt.Errorf("enclave: replay block %d: %w", n, err)
+		}
+		b, err := e.sc.Decode(raw)
+		if err != nil {
+			return fmt.Errorf("enclave: replay block %d: %w", n, err)
+		}
+		if _, err := e.applyBlockDiff(b); err != nil {
+			return fmt.Errorf("enclave: replay block %d: %w", n, err)
+		}
+		if (n-from)%1000 == 0 {
+			e.log.Info("replaying blocks", "at", n, "head", head.Header.Number)
+		}
+	}
+	if e.stateHash != head.Data.StateHashAfter {
+		return fmt.Errorf("enclave: restored state hash %x, head block says %x", e.stateHash[:8], head.Data.StateHashAfter[:8])
+	}
+	e.head, e.headHash = head, e.sc.Hash(head)
+
+	if err := e.getSealed(numberKey(keySyncPrefix, head.Header.Number), "sync", &e.sync); err != nil {
+		return fmt.Errorf("enclave: parentchain progress of block %d: %w", head.Header.Number, err)
+	}
+	lc, err := lightclient.Restore(e.sync.LightClient, lightclient.DefaultConfig())
+	if err != nil {
+		return fmt.Errorf("enclave: light client: %w", err)
+	}
+	e.lc = lc
+	e.log.Info("state restored", "block", head.Header.Number, "parentchain", lc.Height(), "accounts_state_bytes", e.state.Size())
+	return nil
+}
+
+// applyBlockDiff decrypts a block's diff, checks it against the block's
+// state hashes and applies it. It returns the diff.
+func (e *Enclave) applyBlockDiff(b *sidechain.Block) (stf.Diff, error) {
+	if sidechain.Hash(e.stateHash) != b.Data.StateHashBefore {
+		return nil, fmt.Errorf("%w: state hash before %s, ours %x", ErrBadBlock, b.Data.StateHashBefore, e.stateHash)
+	}
+	plain, err := e.keys.State().Decrypt(b.Data.EncryptedStateDiff, e.diffAAD(b.Header.Number))
+	if err != nil {
+		return nil, fmt.Errorf("%w: state diff does not decrypt: %v", ErrBadBlock, err)
+	}
+	d, err := stf.DecodeDiff(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadBlock, err)
+	}
+	next := stf.NextStateHash(e.stateHash, d)
+	if sidechain.Hash(next) != b.Data.StateHashAfter {
+		return nil, fmt.Errorf("%w: state hash after %s, diff gives %x", ErrBadBlock, b.Data.StateHashAfter, next)
+	}
+	if err := e.state.Apply(d); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadBlock, err)
+	}
+	e.stateHash = next
+	return d, nil
+}
+
+// diffAAD binds an encrypted diff to its shard and block number.
+func (e *Enclave) diffAAD(n uint64) []byte {
+	return append(e.stateAAD("diff"), numberKey("", n)...)
+}

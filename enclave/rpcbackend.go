@@ -1,0 +1,206 @@
+package enclave
+
+import (
+	"context"
+
+	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/enclave/pool"
+	"github.com/integritee-go/integritee/enclave/rpc"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// RPC returns the trusted RPC's view of the enclave.
+func (e *Enclave) RPC() rpc.Backend { return rpcBackend{e} }
+
+type rpcBackend struct{ e *Enclave }
+
+var _ rpc.Backend = rpcBackend{}
+
+func (r rpcBackend) checkShard(shard sidechain.ShardID) error {
+	if shard != r.e.shard {
+		return ErrUnknownShard.Wrap("%s (this enclave serves %s)", shard, r.e.shard)
+	}
+	return nil
+}
+
+// Submit implements rpc.Backend: decrypt, decode, verify, pool.
+func (r rpcBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte, watch bool) (sidechain.Hash, <-chan rpc.Status, error) {
+	e := r.e
+	if err := r.checkShard(shard); err != nil {
+		return sidechain.Hash{}, nil, err
+	}
+	op, err := e.decryptOperation(ct)
+	if err != nil {
+		return sidechain.Hash{}, nil, err
+	}
+	if op.Call == nil {
+		return sidechain.Hash{}, nil, ErrNotACall
+	}
+	if err := e.stf.VerifyCall(op.Call); err != nil {
+		return sidechain.Hash{}, nil, err
+	}
+	hash := op.Call.Hash()
+	e.mu.Lock()
+	nonce := e.state.Account(op.Call.Signer).Nonce
+	e.mu.Unlock()
+	if !watch {
+		if _, err := e.pool.Submit(op.Call, hash, nonce); err != nil {
+			return sidechain.Hash{}, nil, err
+		}
+		return hash, nil, nil
+	}
+	st, events, err := e.pool.SubmitAndWatch(op.Call, hash, nonce)
+	if err != nil {
+		return sidechain.Hash{}, nil, err
+	}
+	out := make(chan rpc.Status, 4)
+	go func() {
+		defer close(out)
+		out <- rpc.Status{Kind: rpc.Submitted}
+		out <- fromPool(pool.StatusEvent{Status: st})
+		for ev := range events {
+			s := fromPool(ev)
+			out <- s
+			if s.Final() {
+				return
+			}
+		}
+	}()
+	return hash, out, nil
+}
+
+func fromPool(ev pool.StatusEvent) rpc.Status {
+	switch ev.Status {
+	case pool.Ready:
+		return rpc.Status{Kind: rpc.Ready}
+	case pool.Future:
+		return rpc.Status{Kind: rpc.Future}
+	case pool.InSidechainBlock:
+		return rpc.Status{Kind: rpc.InSidechainBlock, BlockHash: ev.BlockHash}
+	case pool.Invalid:
+		return rpc.Status{Kind: rpc.Invalid, Reason: ev.Reason}
+	case pool.Dropped:
+		return rpc.Status{Kind: rpc.Dropped}
+	}
+	return rpc.Status{Kind: rpc.Submitted}
+}
+
+// Pending implements rpc.Backend.
+func (r rpcBackend) Pending(shard sidechain.ShardID) ([]sidechain.Hash, error) {
+	if err := r.checkShard(shard); err != nil {
+		return nil, err
+	}
+	var out []sidechain.Hash
+	for _, en := range r.e.pool.Pending() {
+		out = append(out, en.Hash)
+	}
+	return out, nil
+}
+
+// ExecuteGetter implements rpc.Backend.
+func (r rpcBackend) ExecuteGetter(_ context.Context, shard sidechain.ShardID, raw []byte) (string, error) {
+	e := r.e
+	if err := r.checkShard(shard); err != nil {
+		return "", err
+	}
+	op, err := stf.DecodeOperation(raw)
+	if err != nil {
+		return "", err
+	}
+	if op.Getter == nil {
+		return "", stf.ErrInvalidVariant.Wrap("state_executeGetter takes a signed getter")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v, err := e.stf.ExecuteGetter(e.state, op.Getter)
+	if err != nil {
+		return "", err
+	}
+	return string(v), nil
+}
+
+// LatestHeader implements rpc.Backend.
+func (r rpcBackend) LatestHeader(shard sidechain.ShardID) (rpc.Header, error) {
+	if err := r.checkShard(shard); err != nil {
+		return rpc.Header{}, err
+	}
+	e := r.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.head == nil {
+		return rpc.Header{}, ErrNoBlock
+	}
+	return rpc.Header{Header: e.head.Header, Hash: e.headHash}, nil
+}
+
+// ImportBlock implements rpc.Backend: a peer's block.
+func (r rpcBackend) ImportBlock(_ context.Context, raw []byte) error {
+	return r.e.ImportBlock(raw)
+}
+
+func (r rpcBackend) ShieldingKey() []byte               { return r.e.keys.ShieldingPublicKey() }
+func (r rpcBackend) Fingerprint() attestation.MrEnclave { return r.e.MrEnclave() }
+func (r rpcBackend) Shard() sidechain.ShardID           { return r.e.shard }
+func (r rpcBackend) MuRaURL() string                    { return r.e.cfg.MuRaURL }
+func (r rpcBackend) UntrustedURL() string               { return r.e.cfg.UntrustedURL }
+
+// Health implements rpc.Backend.
+func (r rpcBackend) Health() error {
+	if !r.e.Ready() {
+		return ErrNotReady
+	}
+	return nil
+}
+
+// ImportBlock verifies a peer's block and, if it extends the head, applies
+// its state diff and makes it the head.
+func (e *Enclave) ImportBlock(raw []byte) error {
+	b, err := e.sc.Decode(raw)
+	if err != nil {
+		return ErrBadBlock.Wrap("%v", err)
+	}
+	if err := e.checkShardOf(b); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	want := uint64(1)
+	var parent sidechain.Hash
+	if e.head != nil {
+		want, parent = e.head.Header.Number+1, e.headHash
+	}
+	switch {
+	case e.head != nil && e.sc.Hash(b) == e.headHash:
+		return nil // already the head
+	case b.Header.Number != want:
+		return ErrBadBlock.Wrap("number %d, expected %d", b.Header.Number, want)
+	case b.Header.ParentHash != parent:
+		return ErrBadBlock.Wrap("parent %s is not the head %s", b.Header.ParentHash, parent)
+	}
+	slot := uint64(b.Data.Timestamp / e.cfg.SlotDuration.Milliseconds())
+	if author := e.slotAuthorLocked(slot); author != b.Data.Author {
+		return ErrBadBlock.Wrap("author %s is not slot %d's author %s", b.Data.Author, slot, author)
+	}
+	if b.Data.LayerOneHead.Number > e.lc.Height() {
+		return ErrBadBlock.Wrap("layer-one head %d is ahead of this enclave's %d", b.Data.LayerOneHead.Number, e.lc.Height())
+	}
+	if len(e.pending) > 0 {
+		return ErrBadBlock.Wrap("this enclave holds parentchain changes not yet in a block; import deferred")
+	}
+	if _, err := e.applyBlockDiff(b); err != nil {
+		return err
+	}
+	hashes := make([][32]byte, len(b.Data.Operations))
+	for i, h := range b.Data.Operations {
+		hashes[i] = h
+	}
+	return e.commitLocked(context.Background(), b, raw, hashes)
+}
+
+func (e *Enclave) checkShardOf(b *sidechain.Block) error {
+	if b.Header.Shard != e.shard {
+		return ErrUnknownShard.Wrap("block of shard %s", b.Header.Shard)
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+// Package rpcclient is a client of a validateer's trusted JSON-RPC: a
+// websocket over TLS whose certificate must carry an attestation of the
+// expected enclave (RA-TLS). The CLI and peer validateers use it.
+package rpcclient
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	ws "github.com/gorilla/websocket"
+	"github.com/sourcegraph/jsonrpc2"
+	jsonrpcws "github.com/sourcegraph/jsonrpc2/websocket"
+
+	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/enclave/ratls"
+	"github.com/integritee-go/integritee/enclave/rpc"
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// Options say how to check the server's attestation.
+type Options struct {
+	// Verifiers check the quote in the server's certificate.
+	Verifiers map[string]attestation.Verifier
+	// Check judges the verified report, e.g. that its mrenclave is the one
+	// registered on the parentchain. Nil with Insecure unset refuses all.
+	Check func(*attestation.Report) error
+	// Insecure skips all certificate checks (development only).
+	Insecure bool
+	// DialTimeout bounds the connection set-up (default 10 s).
+	DialTimeout time.Duration
+}
+
+// Client is one connection to a validateer.
+type Client struct {
+	conn   *jsonrpc2.Conn
+	mu     sync.Mutex
+	watch  map[string]chan rpc.Status
+	early  map[string][]rpc.Status // notifications that beat their call's answer
+	report *attestation.Report
+}
+
+// ErrNoCheck is returned when neither Check nor Insecure is given.
+var ErrNoCheck = errors.New("rpcclient: no attestation check given (use Insecure to skip)")
+
+// Dial connects to url (wss://host:port).
+func Dial(ctx context.Context, url string, o Options) (*Client, error) {
+	c := &Client{watch: map[string]chan rpc.Status{}, early: map[string][]rpc.Status{}}
+	var tlsCfg *tls.Config
+	switch {
+	case o.Insecure:
+		tlsCfg = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13} //nolint:gosec // the user asked for it
+	case o.Check == nil:
+		return nil, ErrNoCheck
+	default:
+		tlsCfg = ratls.ClientConfig(o.Verifiers, func(r *attestation.Report) error {
+			if err := o.Check(r); err != nil {
+				return err
+			}
+			c.report = r
+			return nil
+		})
+	}
+	timeout := o.DialTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	d := ws.Dialer{TLSClientConfig: tlsCfg, HandshakeTimeout: timeout, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
+	wc, _, err := d.DialContext(ctx, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("rpcclient: dial %s: %w", url, err)
+	}
+	wc.SetReadLimit(rpc.MaxMessageBytes)
+	c.conn = jsonrpc2.NewConn(context.Background(), jsonrpcws.NewObjectStream(wc), jsonrpc2.HandlerWithError(c.handle))
+	return c, nil
+}
+
+// Report returns the server's verified attestation (nil with Insecure).
+func (c *Client) Report() *attestation.Report { return c.report }
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+func (c *Client) handle(_ context.Context, _ *jsonrpc2.Conn, req *jsonrpc2.Request) (any, error) {
+	if req.Method != rpc.WatchNotification || req.Params == nil {
+		return nil, nil
+	}
+	var u rpc.Update
+	if err := json.Unmarshal(*req.Params, &u); err != nil {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.watch[u.Subscription]
+	if ch == nil {
+		if len(c.early) < 1024 {
+			c.early[u.Subscription] = append(c.early[u.Subscription], u.Result)
+		}
+		return nil, nil
+	}
+	c.deliverLocked(u.Subscription, ch, u.Result)
+	return nil, nil
+}
+
+func (c *Client) deliverLocked(sub string, ch chan rpc.Status, s rpc.Status) {
+	select {
+	case ch <- s:
+	default: // a watcher that does not read loses intermediate statuses
+	}
+	if s.Final() {
+		delete(c.watch, sub)
+		close(ch)
+	}
+}
+
+// Error is a JSON-RPC error answer.
+type Error struct {
+	Code    int64
+	Message string
+	// Name is the enclave's error name (e.g. "stf.StaleNonce"), if any.
+	Name string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Call makes a call and decodes the result into out.
+func (c *Client) Call(ctx context.Context, method string, params []any, out any) error {
+	if params == nil {
+		params = []any{}
+	}
+	err := c.conn.Call(ctx, method, params, out)
+	var je *jsonrpc2.Error
+	if errors.As(err, &je) {
+		e := &Error{Code: je.Code, Message: je.Message}
+		if je.Data != nil {
+			var d struct{ Module, Name string }
+			if json.Unmarshal(*je.Data, &d) == nil && d.Module != "" {
+				e.Name = d.Module + "." + d.Name
+			}
+		}
+		return e
+	}
+	return err
+}
+
+func hexOf(b []byte) string { return "0x" + hex.EncodeToString(b) }
+
+// Submit sends an encrypted trusted operation and returns its hash.
+func (c *Client) Submit(ctx context.Context, shard sidechain.ShardID, ciphertext []byte) (string, error) {
+	var h string
+	err := c.Call(ctx, "author_submitExtrinsic", []any{shard.String(), hexOf(ciphertext)}, &h)
+	return h, err
+}
+
+// SubmitAndWatch sends an encrypted trusted operation and returns its hash
+// and a channel of its statuses, closed after the final one.
+func (c *Client) SubmitAndWatch(ctx context.Context, shard sidechain.ShardID, ciphertext []byte) (string, <-chan rpc.Status, error) {
+	var h string
+	if err := c.Call(ctx, "author_submitAndWatchExtrinsic", []any{shard.String(), hexOf(ciphertext)}, &h); err != nil {
+		return "", nil, err
+	}
+	ch := make(chan rpc.Status, 16)
+	c.mu.Lock()
+	c.watch[h] = ch
+	early := c.early[h]
+	delete(c.early, h)
+	for _, s := range early {
+		if _, open := c.watch[h]; open {
+			c.deliverLocked(h, ch, s)
+		}
+	}
+	c.mu.Unlock()
+	return h, ch, nil
+}
+
+// ExecuteGetter runs a signed getter (encoded stf.Operation) and returns
+// its answer.
+func (c *Client) ExecuteGetter(ctx context.Context, shard sidechain.ShardID, getter []byte) (string, error) {
+	var v string
+	err := c.Call(ctx, "state_executeGetter", []any{shard.String(), hexOf(getter)}, &v)
+	return v, err
+}
+
+// ShieldingKey returns the shard's HPKE public key.
+func (c *Client) ShieldingKey(ctx context.Context) ([]byte, error) {
+	var s string
+	if err := c.Call(ctx, "author_getShieldingKey", nil, &s); err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(strings.TrimPrefix(s, "0x"))
+}
+
+// String calls a method that answers a string (author_getFingerprint,
+// author_getShard, system_version, ...).
+func (c *Client) String(ctx context.Context, method string) (string, error) {
+	var s string
+	err := c.Call(ctx, method, nil, &s)
+	return s, err
+}
+
+// Header returns the shard's latest sidechain header.
+func (c *Client) Header(ctx context.Context, shard sidechain.ShardID) (rpc.Header, error) {
+	var h rpc.Header
+	err := c.Call(ctx, "chain_getHeader", []any{shard.String()}, &h)
+	return h, err
+}
+
+// ImportBlock sends a block to a peer.
+func (c *Client) ImportBlock(ctx context.Context, raw []byte) error {
+	return c.Call(ctx, "sidechain_importBlock", []any{hexOf(raw)}, nil)
+}

@@ -1,0 +1,416 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	cmttypes "github.com/cometbft/cometbft/types"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/enclave"
+	"github.com/integritee-go/integritee/enclave/keys"
+	"github.com/integritee-go/integritee/enclave/ratls"
+	"github.com/integritee-go/integritee/enclave/rpc"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/enclave/tee"
+	"github.com/integritee-go/integritee/parentchain/client"
+	"github.com/integritee-go/integritee/parentchain/modules/balances"
+	"github.com/integritee-go/integritee/parentchain/modules/teerex"
+	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/service/blockstore"
+	"github.com/integritee-go/integritee/service/kvstore"
+)
+
+// Version is the service's version, reported by system_version.
+const Version = "0.1.0"
+
+// DevFunding is what --dev gives the enclave's account from //Alice.
+var DevFunding = types.TEER(10)
+
+// Service is a running validateer.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	backend tee.Backend
+	node    *client.Client
+	host    *host
+	enc     *enclave.Enclave
+	metrics *Metrics
+	rpc     *rpc.Server
+	counter rpc.Counters
+
+	registered         chan struct{}
+	lastOK, lastFailed float64
+}
+
+// Paths inside the data dir.
+func (c Config) sealedDir() string { return filepath.Join(c.DataDir, "sealed") }
+func (c Config) stateDir() string  { return filepath.Join(c.DataDir, "state") }
+func (c Config) blocksDir() string { return filepath.Join(c.DataDir, "blocks") }
+
+// New opens the data dir, connects to the node, reads the parentchain's
+// genesis and starts the enclave.
+func New(ctx context.Context, cfg Config, b tee.Backend, log *slog.Logger) (*Service, error) {
+	if err := cfg.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	if cfg.CleanReset {
+		for _, d := range []string{cfg.stateDir(), cfg.blocksDir()} {
+			if err := os.RemoveAll(d); err != nil {
+				return nil, fmt.Errorf("service: clean reset: %w", err)
+			}
+		}
+		log.Info("clean reset: state and blocks removed; keys kept", "data_dir", cfg.DataDir)
+	}
+	node, err := client.Dial(cfg.NodeURL + ":" + strconv.Itoa(cfg.NodePort))
+	if err != nil {
+		return nil, err
+	}
+	gen, err := genesis(ctx, node, log)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]*cmttypes.Validator, len(gen.Validators))
+	for i, v := range gen.Validators {
+		vals[i] = cmttypes.NewValidator(v.PubKey, v.Power)
+	}
+	valSet, err := cmttypes.ValidatorSetFromExistingValidators(vals)
+	if err != nil {
+		return nil, fmt.Errorf("service: genesis validators: %w", err)
+	}
+	state, err := kvstore.Open(cfg.stateDir())
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := blockstore.Open(cfg.blocksDir())
+	if err != nil {
+		state.Close()
+		return nil, err
+	}
+	h := &host{DirStore: keys.NewDirStore(cfg.sealedDir()), log: log.With("part", "host"), state: state, blocks: blocks, node: node, mrenclave: b.MrEnclave()}
+	var root account.ID
+	if cfg.Dev {
+		root = stf.DevRoot()
+	}
+	var shard [32]byte
+	if cfg.Shard != "" {
+		s, err := parseShard(cfg.Shard)
+		if err != nil {
+			return nil, err
+		}
+		shard = s
+	}
+	enc, err := enclave.New(ctx, b, h, enclave.Config{
+		Shard: shard, Root: root, ChainID: gen.ChainID, GenesisValidators: valSet,
+		SlotDuration: cfg.SlotDuration, FinalizationInterval: cfg.FinalizationInterval,
+		SnapshotInterval: 100, KeepSnapshots: 3,
+		Version: Version, MuRaURL: cfg.MuRaURL(), UntrustedURL: cfg.UntrustedURL(),
+	}, log.With("part", "enclave"))
+	if err != nil {
+		state.Close()
+		blocks.Close()
+		return nil, err
+	}
+	h.self, h.shard = enc.Signer(), enc.ShardID()
+	s := &Service{cfg: cfg, log: log, backend: b, node: node, host: h, enc: enc, registered: make(chan struct{})}
+	s.metrics = NewMetrics(func() float64 { return float64(s.counter.Requests.Load()) }, func() float64 { return float64(s.counter.Submitted.Load()) })
+	s.metrics.Labels.WithLabelValues(Version, b.MrEnclave().String()).Set(1)
+	s.rpc = rpc.NewServer(enc.RPC(), Version, log.With("part", "rpc"), &s.counter)
+	return s, nil
+}
+
+// Enclave returns the service's enclave.
+func (s *Service) Enclave() *enclave.Enclave { return s.enc }
+
+// genesis waits for the node and returns its genesis document.
+func genesis(ctx context.Context, node *client.Client, log *slog.Logger) (*cmttypes.GenesisDoc, error) {
+	for attempt := 0; ; attempt++ {
+		g, err := node.RPC().Genesis(ctx)
+		if err == nil {
+			return g.Genesis, nil
+		}
+		if attempt%10 == 0 {
+			log.Warn("waiting for the parentchain node", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("service: parentchain node: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// Run serves until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.host.state.Close()
+	defer s.host.blocks.Close()
+	errc := make(chan error, 4)
+	listen := func(port int) (net.Listener, error) {
+		return net.Listen("tcp", net.JoinHostPort(s.cfg.bindHost(), strconv.Itoa(port)))
+	}
+	cert, err := ratls.NewCertificate(s.backend, time.Now())
+	if err != nil {
+		return fmt.Errorf("service: RA-TLS certificate: %w", err)
+	}
+	tl, err := listen(s.cfg.TrustedPort)
+	if err != nil {
+		return fmt.Errorf("service: trusted port: %w", err)
+	}
+	go func() { errc <- ignoreClosed(s.rpc.Serve(tl, cert)) }()
+	defer s.rpc.Close()
+
+	ul, err := listen(s.cfg.UntrustedPort)
+	if err != nil {
+		return fmt.Errorf("service: untrusted port: %w", err)
+	}
+	untrusted := newUntrustedServer(s.host.blocks, s.log)
+	go func() { errc <- ignoreClosed(untrusted.Serve(ul)) }()
+	defer untrusted.Close()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/is_initialized", s.isInitialized)
+	hl, err := listen(s.cfg.HTTPPort)
+	if err != nil {
+		return fmt.Errorf("service: http port: %w", err)
+	}
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { errc <- ignoreClosed(httpSrv.Serve(hl)) }()
+	defer httpSrv.Close()
+
+	if s.cfg.EnableMetrics {
+		ml, err := listen(s.cfg.MetricsPort)
+		if err != nil {
+			return fmt.Errorf("service: metrics port: %w", err)
+		}
+		mm := http.NewServeMux()
+		mm.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry(), promhttp.HandlerOpts{}))
+		ms := &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- ignoreClosed(ms.Serve(ml)) }()
+		defer ms.Close()
+	}
+	s.log.Info("validateer serving", "trusted", s.cfg.TrustedURL(), "untrusted", s.cfg.UntrustedURL(),
+		"http", hl.Addr().String(), "mrenclave", s.backend.MrEnclave(), "shard", s.enc.ShardID(), "signer", s.enc.Signer())
+
+	go func() { errc <- s.lifecycle(ctx) }()
+	select {
+	case <-ctx.Done():
+		s.log.Info("stopping validateer")
+		return nil
+	case err := <-errc:
+		if err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	}
+}
+
+func ignoreClosed(err error) error {
+	if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Service) isInitialized(w http.ResponseWriter, _ *http.Request) {
+	select {
+	case <-s.registered:
+		if s.enc.Ready() {
+			w.WriteHeader(http.StatusOK)
+			fmt.Fprintln(w, "initialized")
+			return
+		}
+	default:
+	}
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprintln(w, "not initialized")
+}
+
+// lifecycle: fund (dev), register, sync the parentchain, then run slots
+// and keep syncing; renew the registration in time.
+func (s *Service) lifecycle(ctx context.Context) error {
+	if s.cfg.Dev {
+		if err := s.devFund(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.register(ctx); err != nil {
+		return err
+	}
+	close(s.registered)
+	if err := s.syncParentchain(ctx, true); err != nil {
+		return err
+	}
+	s.enc.ResendPending(ctx)
+	go s.renewLoop(ctx)
+	go s.syncLoop(ctx)
+	s.slotLoop(ctx)
+	return nil
+}
+
+// devFund gives the enclave's account parentchain funds from //Alice.
+func (s *Service) devFund(ctx context.Context) error {
+	me := s.enc.Signer()
+	a, err := s.node.Account(ctx, me)
+	if err != nil {
+		return err
+	}
+	if a.Free.Cmp(types.TEER(1)) >= 0 {
+		return nil
+	}
+	alice, _ := account.DevPair("//Alice")
+	call, err := types.NewCall(s.node.Codec(), balances.ModuleName, "transfer", balances.TransferArgs{Dest: me, Amount: DevFunding})
+	if err != nil {
+		return err
+	}
+	if _, err := s.node.Submit(ctx, alice, call); err != nil {
+		return fmt.Errorf("service: --dev funding of the enclave from //Alice: %w", err)
+	}
+	s.log.Info("enclave account funded from //Alice", "account", me, "amount", DevFunding)
+	return nil
+}
+
+// register registers (or renews) the enclave on the parentchain and waits
+// until the registry shows the fresh registration.
+func (s *Service) register(ctx context.Context) error {
+	method, proof, err := s.enc.RegistrationProof(s.cfg.SkipRA)
+	if err != nil {
+		return err
+	}
+	call, err := types.NewCall(s.node.Codec(), teerex.ModuleName, "register_enclave", teerex.RegisterEnclaveArgs{Proof: proof, URL: s.cfg.TrustedURL(), Method: method})
+	if err != nil {
+		return err
+	}
+	before := time.Now().Add(-time.Minute).UnixMilli()
+	if err := s.enc.SendParentchainCall(ctx, call); err != nil {
+		return fmt.Errorf("service: register enclave: %w", err)
+	}
+	for {
+		var e teerex.Enclave
+		err := s.node.Query(ctx, "/teerex/enclave/"+s.enc.Signer().Hex(), &e)
+		if err == nil && e.MrEnclave == s.backend.MrEnclave() && e.Timestamp >= before {
+			s.log.Info("enclave registered", "method", method, "url", e.URL, "mrenclave", e.MrEnclave)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// renewLoop renews the registration every 12 hours, well within teerex's
+// 24-hour renewal period.
+func (s *Service) renewLoop(ctx context.Context) {
+	t := time.NewTicker(12 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.register(ctx); err != nil {
+				s.log.Error("renewing the registration failed", "err", err)
+			}
+		}
+	}
+}
+
+// syncParentchain imports every parentchain block up to one below the tip
+// (the light client needs the next header too).
+func (s *Service) syncParentchain(ctx context.Context, report bool) error {
+	f := fetcher{c: s.node}
+	latest, err := f.latest(ctx)
+	if err != nil {
+		return err
+	}
+	next := s.enc.NextParentchainHeight()
+	if report && latest-next > 10 {
+		s.log.Info("catching up with the parentchain", "from", next, "to", latest-1)
+	}
+	lastLog := time.Now()
+	for h := next; h < latest; h++ {
+		in, err := f.input(ctx, h)
+		if err != nil {
+			return err
+		}
+		if err := s.enc.ImportParentchainBlock(ctx, in, time.Now()); err != nil {
+			return fmt.Errorf("service: parentchain block %d: %w", h, err)
+		}
+		s.metrics.ParentchainBlock.WithLabelValues("integritee").Set(float64(h))
+		s.metrics.SyncLag.Set(float64(latest - 1 - h))
+		if time.Since(lastLog) > 5*time.Second {
+			s.log.Info("parentchain sync", "at", h, "target", latest-1, "left", latest-1-h)
+			lastLog = time.Now()
+		}
+	}
+	return nil
+}
+
+func (s *Service) syncLoop(ctx context.Context) {
+	for {
+		if err := s.syncParentchain(ctx, false); err != nil && ctx.Err() == nil {
+			s.log.Warn("parentchain sync", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// slotLoop calls the enclave at the start of every slot.
+func (s *Service) slotLoop(ctx context.Context) {
+	slot := s.cfg.SlotDuration
+	for {
+		now := time.Now()
+		next := now.Truncate(slot).Add(slot)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next.Sub(now)):
+		}
+		start := time.Now()
+		b, err := s.enc.OnSlot(ctx, start)
+		if err != nil {
+			s.log.Error("slot", "err", err)
+			continue
+		}
+		s.updateMetrics()
+		if b != nil {
+			s.metrics.AuraRemaining.WithLabelValues("after_block").Observe(max(0, (slot - time.Since(start)).Seconds()))
+			s.log.Info("sidechain block", "number", b.Header.Number, "ops", len(b.Data.Operations), "parentchain", b.Data.LayerOneHead.Number)
+		}
+	}
+}
+
+func (s *Service) updateMetrics() {
+	block, _, poolSize, stateSize, issuance := s.enc.Progress()
+	st := s.enc.Stats()
+	m := s.metrics
+	m.BlockHeight.Set(float64(block))
+	m.PoolSize.Set(float64(poolSize))
+	m.StateSize.WithLabelValues(s.enc.ShardID().String()).Set(float64(stateSize))
+	m.TotalIssuance.Set(issuance.Float64())
+	m.PeerCount.Set(float64(s.host.PeerCount()))
+	if n, ok := s.enc.Finalized(); ok {
+		m.LastFinalized.WithLabelValues(s.enc.ShardID().String()).Set(float64(n))
+	}
+	m.AttemptedCalls.WithLabelValues("success").Add(float64(st.CallsOK) - s.lastOK)
+	m.AttemptedCalls.WithLabelValues("failed").Add(float64(st.CallsFailed) - s.lastFailed)
+	s.lastOK, s.lastFailed = float64(st.CallsOK), float64(st.CallsFailed)
+	if st.LastExecution > 0 {
+		m.ExecutionDuration.Observe(st.LastExecution.Seconds())
+	}
+}
