@@ -103,10 +103,43 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 		}
 	}
 	if len(e.pending) == 0 {
-		// Nothing waits for a block: confirm now.
+		// Nothing waits for a block: confirm now, and every so often save
+		// the progress so that a restart need not verify these blocks again.
 		e.flushConfirmsLocked(ctx)
+		if v.Height%idleSaveEvery == 0 && len(e.confirms) == 0 {
+			e.saveIdleLocked()
+		}
 	}
 	return nil
+}
+
+// idleSaveEvery is how often (in parentchain blocks) the enclave seals its
+// parentchain progress while no sidechain block carries it.
+const idleSaveEvery = 20
+
+// idleSync is parentchain progress saved between sidechain blocks; it is
+// valid only on top of the head it names, with no state change pending.
+type idleSync struct {
+	Head uint64   `cbor:"1,keyasint"`
+	Sync syncMeta `cbor:"2,keyasint"`
+}
+
+const keyIdleSync = "sync-idle"
+
+func (e *Enclave) saveIdleLocked() {
+	st, err := e.lc.State()
+	if err != nil {
+		return
+	}
+	s := e.sync
+	s.LightClient = st
+	var head uint64
+	if e.head != nil {
+		head = e.head.Header.Number
+	}
+	if err := e.putSealed(keyIdleSync, "sync-idle", idleSync{Head: head, Sync: s}); err != nil {
+		e.log.Warn("saving parentchain progress", "err", err)
+	}
 }
 
 // shield credits a verified shield_funds to its decrypted beneficiary.

@@ -55,7 +55,7 @@ func (e *Enclave) restore() error {
 		}
 		e.lc = lc
 		e.log.Info("new shard state", "shard", e.shard, "root", e.state.Root(), "state_hash", fmt.Sprintf("%x", e.stateHash[:8]))
-		return nil
+		return e.restoreIdle(0)
 	}
 	if err != nil {
 		return fmt.Errorf("enclave: last block: %w", err)
@@ -117,6 +117,9 @@ func (e *Enclave) restore() error {
 		return fmt.Errorf("enclave: light client: %w", err)
 	}
 	e.lc = lc
+	if err := e.restoreIdle(head.Header.Number); err != nil {
+		return err
+	}
 	e.log.Info("state restored", "block", head.Header.Number, "parentchain", lc.Height(), "accounts_state_bytes", e.state.Size())
 	return nil
 }
@@ -149,4 +152,25 @@ func (e *Enclave) applyBlockDiff(b *sidechain.Block) (stf.Diff, error) {
 // diffAAD binds an encrypted diff to its shard and block number.
 func (e *Enclave) diffAAD(n uint64) []byte {
 	return append(e.stateAAD("diff"), numberKey("", n)...)
+}
+
+// restoreIdle takes the parentchain progress saved between blocks if it
+// was saved on top of the restored head and is further along.
+func (e *Enclave) restoreIdle(head uint64) error {
+	var idle idleSync
+	if err := e.getSealed(keyIdleSync, "sync-idle", &idle); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	if idle.Head != head || idle.Sync.L1Number <= e.sync.L1Number {
+		return nil
+	}
+	lc, err := lightclient.Restore(idle.Sync.LightClient, lightclient.DefaultConfig())
+	if err != nil {
+		return fmt.Errorf("enclave: light client: %w", err)
+	}
+	e.lc, e.sync = lc, idle.Sync
+	return nil
 }

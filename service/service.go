@@ -358,9 +358,14 @@ func (s *Service) syncParentchain(ctx context.Context, report bool) error {
 }
 
 func (s *Service) syncLoop(ctx context.Context) {
-	for {
+	for i := 0; ; i++ {
 		if err := s.syncParentchain(ctx, false); err != nil && ctx.Err() == nil {
 			s.log.Warn("parentchain sync", "err", err)
+		}
+		if i%25 == 0 {
+			if a, err := s.node.Account(ctx, s.enc.Signer()); err == nil {
+				s.metrics.FreeBalance.WithLabelValues("integritee", "enclave").Set(a.Free.Float64())
+			}
 		}
 		select {
 		case <-ctx.Done():
