@@ -13,4 +13,7 @@ var (
 	ErrBadBlock      = types.NewError(ModuleName, 4, "BadBlock", "sidechain block refused")
 	ErrNoBlock       = types.NewError(ModuleName, 5, "NoBlock", "the shard has no sidechain block yet")
 	ErrNotReady      = types.NewError(ModuleName, 6, "NotReady", "the enclave has not produced or imported a block yet")
+	// ErrCommitFailed is fatal: a block could not be stored after its state
+	// was applied in memory; the host must stop and restart the enclave.
+	ErrCommitFailed = types.NewError(ModuleName, 7, "CommitFailed", "storing a block failed; restart required")
 )

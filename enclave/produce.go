@@ -69,6 +69,9 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		hashes = append(hashes, res.Hash)
 	}
 	e.stats.LastExecution = time.Since(start)
+	if len(diffs) == 0 && e.head != nil {
+		return nil, nil // every ready call failed: nothing changed
+	}
 	d := stf.MergeDiffs(diffs...)
 	before := e.stateHash
 	after := stf.NextStateHash(before, d)
@@ -95,7 +98,9 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	e.stateHash = after
 	e.pending = nil
 	if err := e.commitLocked(ctx, b, raw, hashes); err != nil {
-		return nil, err
+		// The state in memory is now ahead of what is stored: stop, and
+		// let a restart rebuild it from storage.
+		return nil, fmt.Errorf("%w: %v", ErrCommitFailed, err)
 	}
 	e.host.BroadcastBlock(raw)
 	e.afterCommitLocked(ctx, b)

@@ -108,6 +108,7 @@ func (e *Enclave) restore() error {
 		return fmt.Errorf("enclave: restored state hash %x, head block says %x", e.stateHash[:8], head.Data.StateHashAfter[:8])
 	}
 	e.head, e.headHash = head, e.sc.Hash(head)
+	e.lastSlot = uint64(head.Data.Timestamp / e.cfg.SlotDuration.Milliseconds())
 
 	if err := e.getSealed(numberKey(keySyncPrefix, head.Header.Number), "sync", &e.sync); err != nil {
 		return fmt.Errorf("enclave: parentchain progress of block %d: %w", head.Header.Number, err)

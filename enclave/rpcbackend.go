@@ -50,15 +50,13 @@ func (r rpcBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte
 		}
 		return hash, nil, nil
 	}
-	st, events, err := e.pool.SubmitAndWatch(op.Call, hash, nonce)
+	_, events, err := e.pool.SubmitAndWatch(op.Call, hash, nonce)
 	if err != nil {
 		return sidechain.Hash{}, nil, err
 	}
 	out := make(chan rpc.Status, 4)
 	go func() {
 		defer close(out)
-		out <- rpc.Status{Kind: rpc.Submitted}
-		out <- fromPool(pool.StatusEvent{Status: st})
 		for ev := range events {
 			s := fromPool(ev)
 			out <- s
@@ -179,6 +177,9 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 		return ErrBadBlock.Wrap("parent %s is not the head %s", b.Header.ParentHash, parent)
 	}
 	slot := uint64(b.Data.Timestamp / e.cfg.SlotDuration.Milliseconds())
+	if e.head != nil && slot <= uint64(e.head.Data.Timestamp/e.cfg.SlotDuration.Milliseconds()) {
+		return ErrBadBlock.Wrap("slot %d is not after its parent's", slot)
+	}
 	if author := e.slotAuthorLocked(slot); author != b.Data.Author {
 		return ErrBadBlock.Wrap("author %s is not slot %d's author %s", b.Data.Author, slot, author)
 	}
@@ -195,7 +196,11 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 	for i, h := range b.Data.Operations {
 		hashes[i] = h
 	}
-	return e.commitLocked(context.Background(), b, raw, hashes)
+	if err := e.commitLocked(context.Background(), b, raw, hashes); err != nil {
+		return err
+	}
+	e.lastSlot = max(e.lastSlot, slot)
+	return nil
 }
 
 func (e *Enclave) checkShardOf(b *sidechain.Block) error {

@@ -111,7 +111,16 @@ func (c *Client) handle(_ context.Context, _ *jsonrpc2.Conn, req *jsonrpc2.Reque
 func (c *Client) deliverLocked(sub string, ch chan rpc.Status, s rpc.Status) {
 	select {
 	case ch <- s:
-	default: // a watcher that does not read loses intermediate statuses
+	default:
+		// A watcher that does not read loses intermediate statuses, never
+		// the final one: make room for it.
+		if s.Final() {
+			select {
+			case <-ch:
+			default:
+			}
+			ch <- s
+		}
 	}
 	if s.Final() {
 		delete(c.watch, sub)

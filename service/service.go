@@ -253,8 +253,7 @@ func (s *Service) lifecycle(ctx context.Context) error {
 	s.enc.ResendPending(ctx)
 	go s.renewLoop(ctx)
 	go s.syncLoop(ctx)
-	s.slotLoop(ctx)
-	return nil
+	return s.slotLoop(ctx)
 }
 
 // devFund gives the enclave's account parentchain funds from //Alice.
@@ -375,19 +374,24 @@ func (s *Service) syncLoop(ctx context.Context) {
 	}
 }
 
-// slotLoop calls the enclave at the start of every slot.
-func (s *Service) slotLoop(ctx context.Context) {
+// slotLoop calls the enclave at the start of every slot. A block that
+// could not be stored stops the service: a restart rebuilds the state from
+// what is stored.
+func (s *Service) slotLoop(ctx context.Context) error {
 	slot := s.cfg.SlotDuration
 	for {
 		now := time.Now()
 		next := now.Truncate(slot).Add(slot)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(next.Sub(now)):
 		}
 		start := time.Now()
 		b, err := s.enc.OnSlot(ctx, start)
+		if errors.Is(err, enclave.ErrCommitFailed) {
+			return err
+		}
 		if err != nil {
 			s.log.Error("slot", "err", err)
 			continue

@@ -385,10 +385,13 @@ func isKnown(m string) bool {
 }
 
 // forward sends a watched operation's statuses until the final one.
+// After the client is gone it keeps draining ch, so that the producer
+// never blocks on it.
 func (s *Server) forward(conn *jsonrpc2.Conn, hash sidechain.Hash, ch <-chan Status) {
+	gone := false
 	for st := range ch {
-		if err := conn.Notify(context.Background(), WatchNotification, Update{Subscription: hash.String(), Result: st}); err != nil {
-			return
+		if !gone {
+			gone = conn.Notify(context.Background(), WatchNotification, Update{Subscription: hash.String(), Result: st}) != nil
 		}
 		if st.Final() {
 			return

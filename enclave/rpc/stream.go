@@ -3,8 +3,8 @@ package rpc
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"strconv"
 	"sync"
 
 	ws "github.com/gorilla/websocket"
@@ -30,14 +30,6 @@ const (
 type strictStream struct {
 	conn *ws.Conn
 	wmu  sync.Mutex
-}
-
-// request is the shape every incoming message must have.
-type request struct {
-	JSONRPC *string          `json:"jsonrpc"`
-	Method  *string          `json:"method"`
-	ID      *json.RawMessage `json:"id"`
-	Params  *json.RawMessage `json:"params"`
 }
 
 type errorResponse struct {
@@ -82,10 +74,14 @@ func (s *strictStream) ReadObject(v any) error {
 			continue
 		}
 		if msg, code := check(data); code != 0 {
+			// Echo the id only when it is a valid one.
 			var id struct {
 				ID json.RawMessage `json:"id"`
 			}
 			_ = json.Unmarshal(data, &id)
+			if !validID(id.ID) {
+				id.ID = nil
+			}
 			if err := s.refuse(id.ID, code, msg); err != nil {
 				return err
 			}
@@ -96,7 +92,8 @@ func (s *strictStream) ReadObject(v any) error {
 }
 
 // check validates a message against JSON-RPC 2.0 and returns an error
-// message and code, or code 0.
+// message and code, or code 0. Members are looked up in a map so that an
+// explicit null is told from an absent member.
 func check(data []byte) (string, int) {
 	if !json.Valid(data) {
 		return "Parse error: not valid JSON", CodeParseError
@@ -104,32 +101,46 @@ func check(data []byte) (string, int) {
 	if len(data) > 0 && data[0] == '[' {
 		return "Invalid Request: batch requests are not supported", CodeInvalidRequest
 	}
-	var r request
-	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Sprintf("Invalid Request: %v", err), CodeInvalidRequest
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return "Invalid Request: not a JSON object", CodeInvalidRequest
 	}
-	switch {
-	case r.JSONRPC == nil || *r.JSONRPC != "2.0":
+	var version, method string
+	if json.Unmarshal(m["jsonrpc"], &version) != nil || version != "2.0" {
 		return `Invalid Request: "jsonrpc" must be "2.0"`, CodeInvalidRequest
-	case r.Method == nil || *r.Method == "":
+	}
+	if json.Unmarshal(m["method"], &method) != nil || method == "" {
 		return `Invalid Request: "method" must be a non-empty string`, CodeInvalidRequest
 	}
-	if r.ID != nil {
-		var x any
-		_ = json.Unmarshal(*r.ID, &x)
-		switch x.(type) {
-		case nil, string, float64:
-		default:
-			return `Invalid Request: "id" must be a string, a number or null`, CodeInvalidRequest
-		}
+	if _, ok := m["result"]; ok {
+		return `Invalid Request: a request has no "result" member`, CodeInvalidRequest
 	}
-	if r.Params != nil {
-		p := *r.Params
-		if len(p) == 0 || (p[0] != '[' && p[0] != '{') {
-			return `Invalid Request: "params" must be an array or an object`, CodeInvalidRequest
-		}
+	if _, ok := m["error"]; ok {
+		return `Invalid Request: a request has no "error" member`, CodeInvalidRequest
+	}
+	if id, ok := m["id"]; ok && !validID(id) {
+		return `Invalid Request: "id" must be a string or a non-negative integer below 2^63`, CodeInvalidRequest
+	}
+	if p, ok := m["params"]; ok && (len(p) == 0 || (p[0] != '[' && p[0] != '{')) {
+		return `Invalid Request: "params" must be an array or an object`, CodeInvalidRequest
 	}
 	return "", 0
 }
 
 func (s *strictStream) Close() error { return s.conn.Close() }
+
+// validID reports whether raw is an id this server answers: a string or a
+// non-negative integer below 2^63. (JSON-RPC 2.0 also allows null and
+// fractions, and discourages both; the JSON-RPC library cannot echo them,
+// so they are refused as Invalid Request rather than answered wrongly.)
+func validID(raw json.RawMessage) bool {
+	if len(raw) == 0 || string(raw) == "null" {
+		return false
+	}
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return true
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	return err == nil && n >= 0
+}

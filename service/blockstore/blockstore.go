@@ -77,7 +77,14 @@ func (s *Store) ByHash(h sidechain.Hash) ([]byte, error) {
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return nil, fmt.Errorf("%w: hash %s (replaced by a fork)", ErrNotFound, h)
 	}
-	return raw, err
+	if err != nil {
+		return nil, err
+	}
+	// A fork may have put another block at that number.
+	if b, err := s.codec.Decode(raw); err != nil || s.codec.Hash(b) != h {
+		return nil, fmt.Errorf("%w: hash %s (replaced by a fork)", ErrNotFound, h)
+	}
+	return raw, nil
 }
 
 // Last returns the highest-numbered raw block of shard.
@@ -94,6 +101,9 @@ func (s *Store) Last(shard sidechain.ShardID) ([]byte, error) {
 // Range returns the raw blocks of shard numbered from..to inclusive, at most
 // max of them.
 func (s *Store) Range(shard sidechain.ShardID, from, to uint64, max int) ([][]byte, error) {
+	if max <= 0 {
+		return nil, nil
+	}
 	var out [][]byte
 	end := numberKey(shard, to)
 	end = append(end, 0) // inclusive
