@@ -67,6 +67,10 @@ Amounts are integers of planck: 1 TEER = 1000000000000 planck.`,
 	pf.StringVarP(&e.opts.NodeURL, "node-url", "u", "ws://127.0.0.1", "node URL (ws, wss, http or https), without port")
 	pf.IntVarP(&e.opts.NodePort, "node-port", "p", 9944, "node RPC port")
 	pf.StringVar(&e.opts.Keystore, "keystore", "my_keystore", "directory of the parentchain keystore")
+	w := &workerEnv{env: e}
+	pf.StringVarP(&w.worker.URL, "worker-url", "U", "wss://127.0.0.1", "worker (validateer) URL, wss, without port")
+	pf.IntVarP(&w.worker.Port, "trusted-worker-port", "P", 2000, "worker's trusted RPC port")
+	pf.BoolVar(&w.worker.Insecure, "insecure", false, "skip checking the worker's attestation against the parentchain (development only)")
 	root.AddCommand(
 		newAccountCmd(e),
 		listAccountsCmd(e),
@@ -76,6 +80,8 @@ Amounts are integers of planck: 1 TEER = 1000000000000 planck.`,
 		listWorkersCmd(e),
 		listenCmd(e),
 		benchTransfersCmd(e),
+		shieldFundsCmd(w),
+		trustedCmd(w),
 	)
 	return root
 }

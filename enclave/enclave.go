@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -176,11 +177,20 @@ func (e *Enclave) Progress() (block uint64, parentchain int64, poolSize, stateSi
 	return block, e.lc.Height(), e.pool.Len(), e.state.Size(), e.state.TotalIssuance()
 }
 
-// Ready reports whether the shard has a block (the service is initialised).
+// Ready reports whether the shard has a block.
 func (e *Enclave) Ready() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.head != nil
+}
+
+// Initialized reports whether the shard has a block and the parentchain
+// lists this enclave in the shard's status (so the shard is known there and
+// users can shield into it).
+func (e *Enclave) Initialized() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.head != nil && slices.Contains(e.sync.Authorities, e.Signer())
 }
 
 // Finalized returns the last block this enclave confirmed on the parentchain.

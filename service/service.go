@@ -224,7 +224,7 @@ func ignoreClosed(err error) error {
 func (s *Service) isInitialized(w http.ResponseWriter, _ *http.Request) {
 	select {
 	case <-s.registered:
-		if s.enc.Ready() {
+		if s.enc.Initialized() {
 			w.WriteHeader(http.StatusOK)
 			fmt.Fprintln(w, "initialized")
 			return

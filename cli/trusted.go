@@ -1,0 +1,977 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/enclave/keys"
+	"github.com/integritee-go/integritee/enclave/rpc"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/parentchain/client"
+	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
+	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/rpcclient"
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// defaultTrustedKeystore is the directory under which each shard's trusted
+// keystore lives, one subdirectory per shard (base58).
+const defaultTrustedKeystore = "my_trusted_keystore"
+
+// indirectGrace is how long the CLI keeps polling a signer's trusted nonce
+// after a validateer confirmed the parentchain block of an indirect call,
+// in case the worker it asks has not imported that block yet.
+const indirectGrace = 10 * time.Second
+
+// Errors of trusted calls.
+var (
+	// errNotExecuted: an indirect call's failure is only visible as a
+	// nonce that does not move.
+	errNotExecuted = errors.New("the validateer did not execute the call; check its log")
+	errInvalid     = errors.New("the validateer refused the call as invalid")
+	errDropped     = errors.New("the validateer dropped the call from its pool")
+)
+
+// trustedEnv holds the trusted group's flags, parsed in its
+// PersistentPreRunE.
+type trustedEnv struct {
+	*workerEnv
+	mrenclaveArg string
+	shardArg     string
+	direct       bool
+	timeout      time.Duration
+	keystoreDir  string
+	pcSignerArg  string
+
+	mrenclave *attestation.MrEnclave // --mrenclave, if given
+	shard     *sidechain.ShardID     // --shard, if given
+}
+
+// parseFlags checks the group's flags before anything dials.
+func (t *trustedEnv) parseFlags() error {
+	t.mrenclave, t.shard = nil, nil
+	if t.mrenclaveArg != "" {
+		m, err := attestation.ParseMrEnclave(t.mrenclaveArg)
+		if err != nil {
+			return fmt.Errorf("--mrenclave: %w", err)
+		}
+		t.mrenclave = &m
+	}
+	if t.shardArg != "" {
+		s, err := sidechain.ParseShardID(t.shardArg)
+		if err != nil {
+			return fmt.Errorf("--shard: %w", err)
+		}
+		t.shard = &s
+	}
+	if err := checkTimeout(t.timeout); err != nil {
+		return err
+	}
+	if t.keystoreDir == "" {
+		return errors.New("--trusted-keystore: must name a directory")
+	}
+	if t.direct && t.pcSignerArg != "" {
+		return errors.New("--parentchain-signer applies to indirect invocations only; drop --direct or the signer")
+	}
+	return nil
+}
+
+// keystore returns the trusted keystore of shard.
+func (t *trustedEnv) keystoreOf(shard sidechain.ShardID) *account.Keystore {
+	return account.NewKeystore(trustedKeystorePath(t.keystoreDir, shard))
+}
+
+func trustedKeystorePath(dir string, shard sidechain.ShardID) string {
+	return filepath.Join(dir, shard.String())
+}
+
+// shardOnly returns the shard without dialling the worker if the flags
+// tell it.
+func (t *trustedEnv) shardOnly(ctx context.Context) (sidechain.ShardID, error) {
+	switch {
+	case t.shard != nil:
+		return *t.shard, nil
+	case t.mrenclave != nil:
+		return sidechain.ShardID(*t.mrenclave), nil
+	}
+	s, err := t.open(ctx)
+	if err != nil {
+		return sidechain.ShardID{}, err
+	}
+	defer s.Close()
+	return s.shard, nil
+}
+
+// session is a connection to the worker with the mrenclave and the shard
+// settled.
+type session struct {
+	*trustedEnv
+	c         *rpcclient.Client
+	mrenclave attestation.MrEnclave
+	shard     sidechain.ShardID
+}
+
+// open dials the worker. The mrenclave is --mrenclave or else the worker's
+// fingerprint (attested unless --insecure); the shard is --shard or else
+// the mrenclave.
+func (t *trustedEnv) open(ctx context.Context) (*session, error) {
+	c, err := t.dialWorker(ctx, t.mrenclave)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{trustedEnv: t, c: c}
+	if t.mrenclave != nil {
+		s.mrenclave = *t.mrenclave
+	} else {
+		if s.mrenclave, err = workerFingerprint(ctx, c); err != nil {
+			c.Close() //nolint:errcheck
+			return nil, err
+		}
+		if r := c.Report(); r != nil && r.MrEnclave != s.mrenclave {
+			c.Close() //nolint:errcheck
+			return nil, fmt.Errorf("worker's fingerprint %s differs from its attested enclave %s", s.mrenclave, r.MrEnclave)
+		}
+	}
+	s.shard = sidechain.ShardID(s.mrenclave)
+	if t.shard != nil {
+		s.shard = *t.shard
+	}
+	return s, nil
+}
+
+func (s *session) Close() { s.c.Close() } //nolint:errcheck
+
+func (s *session) keystore() *account.Keystore { return s.keystoreOf(s.shard) }
+
+// pair resolves a trusted account argument to a key pair: a dev seed or an
+// account of the shard's trusted keystore.
+func (s *session) pair(what, arg string) (*account.Pair, error) {
+	p, err := account.ResolvePair(arg, s.keystore())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return p, nil
+}
+
+// get runs a getter signed by p.
+func (s *session) get(ctx context.Context, p *account.Pair, g stf.Getter) (string, error) {
+	b, err := (&stf.Operation{Getter: stf.SignGetter(p, g, s.shard)}).Encode()
+	if err != nil {
+		return "", err
+	}
+	v, err := s.c.ExecuteGetter(ctx, s.shard, b)
+	if err != nil {
+		return "", fmt.Errorf("state_executeGetter: %w", err)
+	}
+	return v, nil
+}
+
+// nonce returns p's next trusted nonce.
+func (s *session) nonce(ctx context.Context, p *account.Pair) (uint64, error) {
+	id := p.ID()
+	v, err := s.get(ctx, p, stf.Getter{Nonce: &id})
+	if err != nil {
+		return 0, fmt.Errorf("nonce of %s: %w", id, err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("nonce of %s: the worker answered %q, not an integer", id, v)
+	}
+	return n, nil
+}
+
+// sealCall signs call as p with nonce for the enclave mrenclave serving
+// shard, and encrypts the resulting operation to the shielding key.
+func sealCall(p *account.Pair, call stf.Call, nonce uint64, mrenclave attestation.MrEnclave, shard sidechain.ShardID, shieldingKey []byte) (*stf.SignedCall, []byte, error) {
+	sc := stf.SignCall(p, call, nonce, mrenclave, shard)
+	plain, err := (&stf.Operation{Call: sc}).Encode()
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode the call: %w", err)
+	}
+	ct, err := keys.ShieldingEncrypt(shieldingKey, plain)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encrypt the call: %w", err)
+	}
+	return sc, ct, nil
+}
+
+// awaitInBlock follows a watched operation's statuses until it is in a
+// sidechain block (its hash), refused, dropped, or ctx ends.
+func awaitInBlock(ctx context.Context, updates <-chan rpc.Status) (sidechain.Hash, error) {
+	last := "none"
+	for {
+		select {
+		case st, ok := <-updates:
+			if !ok {
+				return sidechain.Hash{}, fmt.Errorf("the worker ended the watch after status %s without a final status", last)
+			}
+			last = st.Kind
+			switch st.Kind {
+			case rpc.InSidechainBlock:
+				return st.BlockHash, nil
+			case rpc.Invalid:
+				return sidechain.Hash{}, fmt.Errorf("%w: %s", errInvalid, st.Reason)
+			case rpc.Dropped:
+				return sidechain.Hash{}, errDropped
+			}
+		case <-ctx.Done():
+			return sidechain.Hash{}, fmt.Errorf("not in a sidechain block in time (last status: %s): %w", last, ctx.Err())
+		}
+	}
+}
+
+// awaitIndirect waits until a validateer has executed an indirect call
+// included in the parentchain block at height: until the signer's trusted
+// nonce (nonceNow) has moved past past (the call's nonce) and a validateer
+// confirmed processing the block (processed returns the confirmation's
+// height, or 0). A confirmation without the nonce moving, for grace, means
+// the call failed. It returns the confirmation's height and the signer's
+// nonce.
+func awaitIndirect(ctx context.Context, nonceNow func(context.Context) (uint64, error), processed func(context.Context) (int64, error),
+	past uint64, height int64, timeout, grace, interval time.Duration) (int64, uint64, error) {
+	var (
+		executed bool
+		nonce    uint64
+		at       int64
+		seen     time.Time
+	)
+	err := poll(ctx, interval, func() (bool, error) {
+		var err error
+		if !executed {
+			if nonce, err = nonceNow(ctx); err != nil {
+				return false, err
+			}
+			executed = nonce > past
+		}
+		if at == 0 {
+			if at, err = processed(ctx); err != nil {
+				return false, err
+			}
+			if at > 0 {
+				seen = time.Now()
+			}
+		}
+		switch {
+		case executed && at > 0:
+			return true, nil
+		case at > 0 && time.Since(seen) >= grace:
+			return false, fmt.Errorf("%w (a validateer confirmed processing parentchain block %d, but the signer's trusted nonce is still %d)", errNotExecuted, height, nonce)
+		}
+		return false, nil
+	})
+	switch {
+	case err == nil || !timedOut(err):
+	case !executed:
+		err = fmt.Errorf("%w (within --timeout %s no validateer confirmed processing parentchain block %d, and the signer's trusted nonce is still %d)", errNotExecuted, timeout, height, nonce)
+	default:
+		err = fmt.Errorf("the call executed (the signer's trusted nonce is now %d), but within --timeout %s no validateer confirmed processing parentchain block %d: %w", nonce, timeout, height, err)
+	}
+	return at, nonce, err
+}
+
+// callSpec is a trusted call ready to sign: who signs it and, for an
+// indirect invocation, who pays for it on the parentchain by default.
+type callSpec struct {
+	signer *account.Pair
+	call   stf.Call
+}
+
+// runCall signs, encrypts and submits a call and waits for its execution:
+// directly (in a sidechain block) or indirectly (through enclavebridge.invoke
+// on the parentchain). build resolves the call's accounts once the session
+// (and so the keystore) is known.
+func (t *trustedEnv) runCall(cmd *cobra.Command, build func(*session) (callSpec, error)) error {
+	ctx, cancel := context.WithTimeout(ctxOf(cmd), t.timeout)
+	defer cancel()
+	s, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	spec, err := build(s)
+	if err != nil {
+		return err
+	}
+	var pcSigner *account.Pair
+	if !t.direct {
+		pcSigner = spec.signer
+		if t.pcSignerArg != "" {
+			if pcSigner, err = account.ResolvePair(t.pcSignerArg, t.keystore()); err != nil {
+				return fmt.Errorf("--parentchain-signer: %w", err)
+			}
+		}
+	}
+	if err := requireShard(ctx, s.c, s.shard); err != nil {
+		return err
+	}
+	next, err := s.nonce(ctx, spec.signer)
+	if err != nil {
+		return err
+	}
+	nonce := next
+	if f := cmd.Flags().Lookup("nonce"); f != nil && f.Changed {
+		if nonce, err = cmd.Flags().GetUint64("nonce"); err != nil {
+			return err
+		}
+	}
+	key, err := s.c.ShieldingKey(ctx)
+	if err != nil {
+		return fmt.Errorf("author_getShieldingKey: %w", err)
+	}
+	sc, ct, err := sealCall(spec.signer, spec.call, nonce, s.mrenclave, s.shard, key)
+	if err != nil {
+		return err
+	}
+	name := spec.call.Name()
+	hash := sc.Hash()
+	if t.direct {
+		_, updates, err := s.c.SubmitAndWatch(ctx, s.shard, ct)
+		if err != nil {
+			return fmt.Errorf("%s: author_submitAndWatchExtrinsic: %w", name, err)
+		}
+		block, err := awaitInBlock(ctx, updates)
+		if err != nil {
+			if timedOut(err) {
+				return fmt.Errorf("%s 0x%x: %w (--timeout %s)", name, hash[:], err, t.timeout)
+			}
+			return fmt.Errorf("%s 0x%x: %w", name, hash[:], err)
+		}
+		fmt.Fprintln(t.out, block)
+	} else {
+		node, err := t.nodeClient()
+		if err != nil {
+			return err
+		}
+		// The call has executed once the signer's nonce moves past both
+		// its own nonce and the nonce before it (a stale --nonce never
+		// executes).
+		inc, at, n, err := s.invoke(ctx, node, pcSigner, spec.signer, max(nonce, next), ct)
+		if err != nil {
+			return fmt.Errorf("%s 0x%x: %w", name, hash[:], err)
+		}
+		fmt.Fprintf(t.out, "%s invoked in parentchain block %d (tx %s) and executed by the validateer (block confirmed in %d; trusted nonce of %s now %d)\n",
+			name, inc.Height, inc.Hash, at, spec.signer.ID(), n)
+	}
+	if u := spec.call.Unshield; u != nil {
+		node, err := t.nodeClient()
+		if err != nil {
+			return err
+		}
+		h, err := waitUnshielded(ctx, node, s.shard, hash)
+		if err != nil {
+			if timedOut(err) {
+				return fmt.Errorf("%s 0x%x executed on the sidechain, but the parentchain has not paid it out within --timeout %s; check the validateer's log", name, hash[:], t.timeout)
+			}
+			return err
+		}
+		fmt.Fprintf(t.out, "unshielded %s planck to %s: paid on the parentchain in block %d\n", u.Amount, u.To, h)
+	}
+	return nil
+}
+
+// invoke submits the encrypted call with enclavebridge.invoke, signed by
+// pc, and waits until a validateer executed it.
+func (s *session) invoke(ctx context.Context, node *client.Client, pc, signer *account.Pair, past uint64, ct []byte) (*client.Included, int64, uint64, error) {
+	call, err := types.NewCall(node.Codec(), enclavebridge.ModuleName, "invoke", enclavebridge.InvokeArgs{Shard: s.shard, Ciphertext: ct})
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	inc, err := node.Submit(ctx, pc, call)
+	if err != nil {
+		if timedOut(err) {
+			return nil, 0, 0, fmt.Errorf("enclavebridge.invoke not in a block within --timeout %s: %w", s.timeout, err)
+		}
+		return nil, 0, 0, fmt.Errorf("enclavebridge.invoke: %w", explainUnknownShard(err))
+	}
+	at, n, err := awaitIndirect(ctx,
+		func(ctx context.Context) (uint64, error) { return s.nonce(ctx, signer) },
+		func(ctx context.Context) (int64, error) { return processedSince(ctx, node, s.shard, inc.Height) },
+		past, inc.Height, s.timeout, indirectGrace, pollEvery)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("invoked in parentchain block %d (tx %s): %w", inc.Height, inc.Hash, err)
+	}
+	return inc, at, n, nil
+}
+
+func trustedCmd(w *workerEnv) *cobra.Command {
+	t := &trustedEnv{workerEnv: w}
+	cmd := &cobra.Command{
+		Use:   "trusted [--mrenclave M] [--shard S] [--direct] CMD",
+		Short: "Sidechain accounts, calls and getters, through a validateer (-U/-P)",
+		Long: `trusted talks to a validateer's trusted RPC (-U/-P). Unless --insecure, the CLI
+accepts the worker only if its TLS certificate carries an attestation of an enclave
+registered on the parentchain (and of --mrenclave, if given).
+
+--mrenclave defaults to the worker's fingerprint and --shard to the mrenclave; both
+are base58 or 0x-hex. Calls (transfer, set-balance, unshield-funds) are signed over
+(call, nonce, mrenclave, shard) and encrypted to the shard's shielding key. With
+--direct they go to the worker (author_submitAndWatchExtrinsic) and the command prints
+the hash of the sidechain block that executed them; without it they go through the
+parentchain (enclavebridge.invoke, paid by --parentchain-signer, default the call's
+signer) and the command waits until the validateer confirmed the parentchain block and
+the signer's trusted nonce moved.
+
+Trusted accounts (FROM, ACCT, --root, --signer) are dev seeds (//Name) or accounts of
+the trusted keystore ./my_trusted_keystore/<shard>; TO may be any account. Every wait
+ends after --timeout.`,
+		Args: cobra.NoArgs,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return t.parseFlags()
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var names []string
+			for _, c := range cmd.Commands() {
+				if c.IsAvailableCommand() {
+					names = append(names, c.Name())
+				}
+			}
+			return fmt.Errorf("trusted needs a command: one of %s", strings.Join(names, ", "))
+		},
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&t.mrenclaveArg, "mrenclave", "", "enclave measurement calls are signed for, base58 (default: the worker's fingerprint)")
+	pf.StringVar(&t.shardArg, "shard", "", "shard, base58 (default: the mrenclave)")
+	pf.BoolVar(&t.direct, "direct", false, "send calls straight to the worker instead of through the parentchain")
+	pf.DurationVar(&t.timeout, "timeout", defaultTimeout, "how long to wait for the worker, blocks and execution")
+	pf.StringVar(&t.keystoreDir, "trusted-keystore", defaultTrustedKeystore, "directory of the trusted keystores, one per shard")
+	pf.StringVar(&t.pcSignerArg, "parentchain-signer", "", "parentchain account paying for indirect invocations (default: the call's signer)")
+	cmd.AddCommand(
+		trustedNewAccountCmd(t),
+		trustedListAccountsCmd(t),
+		trustedBalanceCmd(t),
+		trustedNonceCmd(t),
+		trustedTransferCmd(t),
+		trustedSetBalanceCmd(t),
+		trustedUnshieldCmd(t),
+		trustedFingerprintCmd(t),
+		trustedShardCmd(t),
+		trustedHeaderCmd(t),
+		trustedTotalIssuanceCmd(t),
+		trustedBenchmarkCmd(t),
+	)
+	return cmd
+}
+
+// withTimeout returns the command's context bounded by --timeout.
+func (t *trustedEnv) withTimeout(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctxOf(cmd), t.timeout)
+}
+
+func trustedNewAccountCmd(t *trustedEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:   "new-account",
+		Short: "Create a trusted account in the shard's keystore and print its SS58 address",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := t.withTimeout(cmd)
+			defer cancel()
+			shard, err := t.shardOnly(ctx)
+			if err != nil {
+				return err
+			}
+			p, err := t.keystoreOf(shard).Generate()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(t.out, p.ID())
+			return nil
+		},
+	}
+}
+
+func trustedListAccountsCmd(t *trustedEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list-accounts",
+		Short: "Print the SS58 addresses of the shard's trusted keystore",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := t.withTimeout(cmd)
+			defer cancel()
+			shard, err := t.shardOnly(ctx)
+			if err != nil {
+				return err
+			}
+			ids, err := t.keystoreOf(shard).List()
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				fmt.Fprintln(t.out, id)
+			}
+			return nil
+		},
+	}
+}
+
+// parseAccountArg checks an account argument's form (dev seed, SS58 or
+// 0x-hex) before anything dials.
+func parseAccountArg(what, arg string) (account.ID, error) {
+	id, err := account.ResolveID(arg)
+	if err != nil {
+		return id, fmt.Errorf("%s: %w", what, err)
+	}
+	return id, nil
+}
+
+// getterCmd builds balance and nonce: a getter about ACCT signed by ACCT.
+func getterCmd(t *trustedEnv, use, short string, getter func(*account.ID) stf.Getter) *cobra.Command {
+	return &cobra.Command{
+		Use:   use + " ACCT",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := parseAccountArg("ACCT", args[0]); err != nil {
+				return err
+			}
+			ctx, cancel := t.withTimeout(cmd)
+			defer cancel()
+			s, err := t.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			p, err := s.pair("ACCT", args[0])
+			if err != nil {
+				return err
+			}
+			id := p.ID()
+			v, err := s.get(ctx, p, getter(&id))
+			if err != nil {
+				return fmt.Errorf("%s of %s: %w", use, id, err)
+			}
+			fmt.Fprintln(t.out, v)
+			return nil
+		},
+	}
+}
+
+func trustedBalanceCmd(t *trustedEnv) *cobra.Command {
+	return getterCmd(t, "balance", "Print a trusted account's free balance in planck (the getter is signed by ACCT)",
+		func(id *account.ID) stf.Getter { return stf.Getter{FreeBalance: id} })
+}
+
+func trustedNonceCmd(t *trustedEnv) *cobra.Command {
+	return getterCmd(t, "nonce", "Print a trusted account's next nonce (the getter is signed by ACCT)",
+		func(id *account.ID) stf.Getter { return stf.Getter{Nonce: id} })
+}
+
+// transferArgs are a transfer's or an unshielding's parsed arguments.
+type transferArgs struct {
+	from   string
+	to     account.ID
+	amount types.Balance
+}
+
+func parseTransferArgs(args []string, positive bool) (transferArgs, error) {
+	var a transferArgs
+	if _, err := parseAccountArg("FROM", args[0]); err != nil {
+		return a, err
+	}
+	a.from = args[0]
+	var err error
+	if a.to, err = parseAccountArg("TO", args[1]); err != nil {
+		return a, err
+	}
+	if a.amount, err = parseAmount(args[2]); err != nil {
+		return a, err
+	}
+	if positive && a.amount.IsZero() {
+		return a, fmt.Errorf("amount %q: must be positive", args[2])
+	}
+	return a, nil
+}
+
+// addNonceFlag gives a call command --nonce, which runCall reads.
+func addNonceFlag(cmd *cobra.Command) *cobra.Command {
+	cmd.Flags().Uint64("nonce", 0, "sign with this nonce instead of the signer's next one")
+	return cmd
+}
+
+func trustedTransferCmd(t *trustedEnv) *cobra.Command {
+	return addNonceFlag(&cobra.Command{
+		Use:   "transfer FROM TO AMOUNT",
+		Short: "Transfer planck on the sidechain",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := parseTransferArgs(args, false)
+			if err != nil {
+				return err
+			}
+			return t.runCall(cmd, func(s *session) (callSpec, error) {
+				from, err := s.pair("FROM", a.from)
+				if err != nil {
+					return callSpec{}, err
+				}
+				return callSpec{signer: from, call: stf.Call{Transfer: &stf.Transfer{From: from.ID(), To: a.to, Amount: a.amount}}}, nil
+			})
+		},
+	})
+}
+
+func trustedSetBalanceCmd(t *trustedEnv) *cobra.Command {
+	root := "//Alice"
+	cmd := &cobra.Command{
+		Use:   "set-balance ACCT AMOUNT",
+		Short: "Set a trusted account's free balance (signed by the sidechain's root, --root)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			who, err := parseAccountArg("ACCT", args[0])
+			if err != nil {
+				return err
+			}
+			amount, err := parseAmount(args[1])
+			if err != nil {
+				return err
+			}
+			if _, err := parseAccountArg("--root", root); err != nil {
+				return err
+			}
+			return t.runCall(cmd, func(s *session) (callSpec, error) {
+				r, err := s.pair("--root", root)
+				if err != nil {
+					return callSpec{}, err
+				}
+				return callSpec{signer: r, call: stf.Call{SetBalance: &stf.SetBalance{Who: who, Free: amount}}}, nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", root, "the sidechain's root account, which signs the call")
+	return addNonceFlag(cmd)
+}
+
+func trustedUnshieldCmd(t *trustedEnv) *cobra.Command {
+	return addNonceFlag(&cobra.Command{
+		Use:   "unshield-funds FROM TO AMOUNT",
+		Short: "Move planck from a trusted account to a parentchain account (TO) and wait for the payout",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := parseTransferArgs(args, true)
+			if err != nil {
+				return err
+			}
+			return t.runCall(cmd, func(s *session) (callSpec, error) {
+				from, err := s.pair("FROM", a.from)
+				if err != nil {
+					return callSpec{}, err
+				}
+				return callSpec{signer: from, call: stf.Call{Unshield: &stf.Unshield{From: from.ID(), To: a.to, Amount: a.amount, Shard: s.shard}}}, nil
+			})
+		},
+	})
+}
+
+func trustedFingerprintCmd(t *trustedEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get-fingerprint",
+		Short: "Print the worker's mrenclave (base58)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := t.withTimeout(cmd)
+			defer cancel()
+			c, err := t.dialWorker(ctx, t.mrenclave)
+			if err != nil {
+				return err
+			}
+			defer c.Close() //nolint:errcheck
+			m, err := workerFingerprint(ctx, c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(t.out, m)
+			return nil
+		},
+	}
+}
+
+func trustedShardCmd(t *trustedEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get-shard",
+		Short: "Print the shard the worker serves (base58)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := t.withTimeout(cmd)
+			defer cancel()
+			c, err := t.dialWorker(ctx, t.mrenclave)
+			if err != nil {
+				return err
+			}
+			defer c.Close() //nolint:errcheck
+			shard, err := workerShard(ctx, c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(t.out, shard)
+			return nil
+		},
+	}
+}
+
+func trustedHeaderCmd(t *trustedEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get-sidechain-header",
+		Short: "Print the shard's latest sidechain block header (JSON)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := t.withTimeout(cmd)
+			defer cancel()
+			s, err := t.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			h, err := s.c.Header(ctx, s.shard)
+			if err != nil {
+				return fmt.Errorf("chain_getHeader: %w", err)
+			}
+			b, err := json.MarshalIndent(h, "", "  ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(t.out, string(b))
+			return nil
+		},
+	}
+}
+
+func trustedTotalIssuanceCmd(t *trustedEnv) *cobra.Command {
+	signer := "//Alice"
+	cmd := &cobra.Command{
+		Use:   "get-total-issuance",
+		Short: "Print the shard's total issuance in planck",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := parseAccountArg("--signer", signer); err != nil {
+				return err
+			}
+			ctx, cancel := t.withTimeout(cmd)
+			defer cancel()
+			s, err := t.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			p, err := s.pair("--signer", signer)
+			if err != nil {
+				return err
+			}
+			v, err := s.get(ctx, p, stf.Getter{TotalIssuance: &stf.TotalIssuanceQuery{}})
+			if err != nil {
+				return fmt.Errorf("total issuance: %w", err)
+			}
+			fmt.Fprintln(t.out, v)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&signer, "signer", signer, "trusted account that signs the getter")
+	return cmd
+}
+
+// benchAccount names the i-th fresh account of a benchmark run.
+func benchAccount(run int64, i int) string { return fmt.Sprintf("//BenchT%d//%d", run, i) }
+
+func trustedBenchmarkCmd(t *trustedEnv) *cobra.Command {
+	var accounts, transfers, concurrency int
+	root := "//Alice"
+	cmd := &cobra.Command{
+		Use:   "benchmark [--accounts N --transfers M --concurrency K]",
+		Short: "Measure direct trusted transfers per second",
+		Long: `benchmark funds N fresh accounts with set-balance (signed by --root, direct, each
+watched until it is in a sidechain block), signs and encrypts N×M transfers (each
+account's in nonce order, around a ring of the accounts), sends them with
+author_submitExtrinsic over K connections, and waits until every account's trusted nonce
+reaches M. It prints progress every second and the submitted and executed transfers per
+second. It always uses direct invocation; --timeout bounds the funding and, after the
+last submission, the wait for execution.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if accounts < 1 || transfers < 1 || concurrency < 1 {
+				return fmt.Errorf("--accounts, --transfers and --concurrency must be positive (got %d, %d, %d)", accounts, transfers, concurrency)
+			}
+			if _, err := parseAccountArg("--root", root); err != nil {
+				return err
+			}
+			return t.benchmark(cmd, root, accounts, transfers, concurrency)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&accounts, "accounts", 100, "fresh accounts, created and funded for the run")
+	f.IntVar(&transfers, "transfers", 10, "transfers each account makes")
+	f.IntVar(&concurrency, "concurrency", 16, "concurrent connections to the worker")
+	f.StringVar(&root, "root", root, "the sidechain's root account, which funds the accounts")
+	return cmd
+}
+
+func (t *trustedEnv) benchmark(cmd *cobra.Command, rootArg string, accounts, transfers, concurrency int) error {
+	ctx := ctxOf(cmd)
+	fctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	s, err := t.open(fctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	root, err := s.pair("--root", rootArg)
+	if err != nil {
+		return err
+	}
+	if err := requireShard(fctx, s.c, s.shard); err != nil {
+		return err
+	}
+	key, err := s.c.ShieldingKey(fctx)
+	if err != nil {
+		return fmt.Errorf("author_getShieldingKey: %w", err)
+	}
+	run := time.Now().UnixNano()
+	pairs := make([]*account.Pair, accounts)
+	for i := range pairs {
+		if pairs[i], err = account.DevPair(benchAccount(run, i)); err != nil {
+			return err
+		}
+	}
+	amount := types.NewBalance(1)
+	fund := types.NewBalance(uint64(transfers))
+
+	// 1. Fund the accounts, the root's calls in nonce order.
+	rootNonce, err := s.nonce(fctx, root)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "funding %d accounts (//BenchT%d//i) with set-balance as %s\n", accounts, run, root.ID())
+	watches := make([]<-chan rpc.Status, accounts)
+	for i, p := range pairs {
+		_, ct, err := sealCall(root, stf.Call{SetBalance: &stf.SetBalance{Who: p.ID(), Free: fund}}, rootNonce+uint64(i), s.mrenclave, s.shard, key)
+		if err != nil {
+			return err
+		}
+		if _, watches[i], err = s.c.SubmitAndWatch(fctx, s.shard, ct); err != nil {
+			return fmt.Errorf("fund account %d: %w", i, err)
+		}
+	}
+	lastPrint := time.Now()
+	for i, w := range watches {
+		if _, err := awaitInBlock(fctx, w); err != nil {
+			return fmt.Errorf("fund account %d: %w", i, err)
+		}
+		if time.Since(lastPrint) >= time.Second {
+			fmt.Fprintf(t.out, "  funded %d/%d\n", i+1, accounts)
+			lastPrint = time.Now()
+		}
+	}
+
+	// 2. Sign and encrypt every transfer before the clock starts.
+	cts := make([][][]byte, accounts)
+	for i, p := range pairs {
+		call := stf.Call{Transfer: &stf.Transfer{From: p.ID(), To: pairs[(i+1)%accounts].ID(), Amount: amount}}
+		cts[i] = make([][]byte, transfers)
+		for n := range cts[i] {
+			if _, cts[i][n], err = sealCall(p, call, uint64(n), s.mrenclave, s.shard, key); err != nil {
+				return err
+			}
+		}
+	}
+	conns := []*rpcclient.Client{s.c}
+	for len(conns) < concurrency {
+		c, err := t.dialWorker(fctx, &s.mrenclave)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", len(conns), err)
+		}
+		defer c.Close() //nolint:errcheck
+		conns = append(conns, c)
+	}
+	cancel()
+	total := accounts * transfers
+	fmt.Fprintf(t.out, "sending %d transfers from %d accounts over %d connections\n", total, accounts, len(conns))
+
+	// 3. Send: connection w owns accounts w, w+K, ..., and sends their n-th
+	// transfers before any (n+1)-th.
+	var sent, failed atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < transfers; n++ {
+				for i := w; i < accounts; i += len(conns) {
+					if _, err := c.Submit(ctx, s.shard, cts[i][n]); err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+						continue
+					}
+					sent.Add(1)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	progress := time.NewTicker(time.Second)
+	defer progress.Stop()
+send:
+	for {
+		select {
+		case <-done:
+			break send
+		case <-progress.C:
+			fmt.Fprintf(t.out, "  submitted %d/%d\n", sent.Load(), total)
+		}
+	}
+	submitted := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		return fmt.Errorf("%d of %d transfers refused; first: %v", f, total, firstErr.Load())
+	}
+
+	// 4. Wait until every account's nonce shows all its transfers.
+	wctx, wcancel := context.WithTimeout(ctx, t.timeout)
+	defer wcancel()
+	nonces := make([]uint64, accounts)
+	executed := func() (n uint64) {
+		for _, x := range nonces {
+			n += x
+		}
+		return n
+	}
+	lastPrint = time.Now()
+	err = poll(wctx, pollEvery, func() (bool, error) {
+		all := true
+		for i, p := range pairs {
+			if nonces[i] >= uint64(transfers) {
+				continue
+			}
+			n, err := s.nonce(wctx, p)
+			if err != nil {
+				return false, err
+			}
+			nonces[i] = n
+			all = all && n >= uint64(transfers)
+		}
+		if time.Since(lastPrint) >= time.Second {
+			fmt.Fprintf(t.out, "  executed %d/%d\n", executed(), total)
+			lastPrint = time.Now()
+		}
+		return all, nil
+	})
+	if err != nil {
+		if timedOut(err) {
+			return fmt.Errorf("%d of %d transfers executed within --timeout %s after the last submission", executed(), total, t.timeout)
+		}
+		return err
+	}
+	elapsed := time.Since(start)
+	fmt.Fprintf(t.out, "submitted: %d transfers in %s: %.0f/s\n", total, submitted.Round(time.Millisecond), float64(total)/submitted.Seconds())
+	fmt.Fprintf(t.out, "executed:  %d transfers in %s: %.0f/s\n", total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
+	return nil
+}
