@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/integritee-go/integritee/parentchain/types"
 	"net"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -53,3 +55,7 @@ func freePortRuns(t *testing.T, k, n int) []int {
 	}
 	return bases
 }
+
+func trimOut(s string) string { return strings.TrimSpace(s) }
+
+func types_codec_marshal(v any) []byte { return types.NewCodec().MustMarshal(v) }

@@ -60,13 +60,15 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 			if h, ok := e.invoke(v.Height, tx.Index, a.Ciphertext); ok {
 				executed = append(executed, h)
 			}
-		case "enclavebridge.confirm_processed_parentchain_block", "enclavebridge.update_shard_config":
-			var a struct {
-				Shard [32]byte `cbor:"1,keyasint"`
+		case "enclavebridge.confirm_processed_parentchain_block":
+			var a enclavebridge.ConfirmProcessedParentchainBlockArgs
+			if e.codec.Unmarshal(c.Args, &a) == nil && a.Shard == e.shard {
+				e.addAuthority(tx.Signer)
 			}
-			if e.codec.UnmarshalLoose(c.Args, &a) == nil && a.Shard == e.shard && !slices.Contains(e.sync.Authorities, tx.Signer) {
-				e.sync.Authorities = append(e.sync.Authorities, tx.Signer)
-				e.log.Info("shard authority joined", "enclave", tx.Signer, "authorities", len(e.sync.Authorities))
+		case "enclavebridge.update_shard_config":
+			var a enclavebridge.UpdateShardConfigArgs
+			if e.codec.Unmarshal(c.Args, &a) == nil && a.Shard == e.shard {
+				e.addAuthority(tx.Signer)
 			}
 		case "enclavebridge.unshield_funds":
 			var a enclavebridge.UnshieldFundsArgs
@@ -139,6 +141,15 @@ func (e *Enclave) saveIdleLocked() {
 	}
 	if err := e.putSealed(keyIdleSync, "sync-idle", idleSync{Head: head, Sync: s}); err != nil {
 		e.log.Warn("saving parentchain progress", "err", err)
+	}
+}
+
+// addAuthority records an enclave's first activity for the shard, as the
+// parentchain's ShardStatus does: authorities in order of first activity.
+func (e *Enclave) addAuthority(id account.ID) {
+	if !slices.Contains(e.sync.Authorities, id) {
+		e.sync.Authorities = append(e.sync.Authorities, id)
+		e.log.Info("shard authority joined", "enclave", id, "authorities", len(e.sync.Authorities))
 	}
 }
 
