@@ -211,21 +211,21 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	dir := t.TempDir()
 	shard := w.mustT(t, dir, "trusted", "get-fingerprint")
 	w.mustT(t, dir, "shield-funds", "//Alice", "//AliceIncognito", "50000000000", shard)
-	w.mustT(t, dir, "trusted", "--mrenclave", shard, "--direct", "transfer", "//AliceIncognito", "//BobIncognito", "1234567891011")
+	w.mustT(t, dir, "trusted", "--mrenclave", shard, "--direct", "transfer", "//AliceIncognito", "//BobIncognito", "12345678911")
 	w.mustT(t, dir, "trusted", "--mrenclave", shard, "--parentchain-signer", "//Alice", "transfer", "//AliceIncognito", "//BobIncognito", "1")
 	w.stop(0x2) // SIGINT: flush everything to disk
 	n.stop(0x2)
 
 	alice, _ := account.DevPair("//AliceIncognito")
 	bob, _ := account.DevPair("//BobIncognito")
-	amount := planck(1234567891011)
+	amount := planck(12345678911)
 	amountCBOR := types_codec_marshal(amount)
 	secrets := map[string][]byte{
 		"//AliceIncognito public key": alice.ID().PublicKey(),
 		"//BobIncognito public key":   bob.ID().PublicKey(),
 		"//BobIncognito address":      []byte(bob.ID().String()),
 		"the private amount (CBOR)":   amountCBOR,
-		"the private amount (text)":   []byte("1234567891011"),
+		"the private amount (text)":   []byte("12345678911"),
 	}
 	files := 0
 	for _, root := range []string{data, nodeDir} {

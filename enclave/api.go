@@ -44,7 +44,8 @@ type Host interface {
 	// BroadcastBlock sends a block to the shard's other validateers.
 	BroadcastBlock(raw []byte)
 
-	// ParentchainNonce returns an account's next nonce on the parentchain.
+	// ParentchainNonce returns an account's next nonce on the parentchain,
+	// counting its transactions waiting in the node's mempool.
 	ParentchainNonce(ctx context.Context, id account.ID) (uint64, error)
 	// SubmitParentchainTx sends a signed parentchain transaction and
 	// returns once the node accepted or refused it.

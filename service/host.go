@@ -146,11 +146,7 @@ func (h *host) peerURLs() []string {
 }
 
 func (h *host) ParentchainNonce(ctx context.Context, id account.ID) (uint64, error) {
-	a, err := h.node.Account(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	return a.Nonce, nil
+	return h.node.NextNonce(ctx, id)
 }
 
 func (h *host) SubmitParentchainTx(ctx context.Context, tx []byte) error {

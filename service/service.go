@@ -290,8 +290,20 @@ func (s *Service) register(ctx context.Context) error {
 		return err
 	}
 	before := time.Now().Add(-time.Minute).UnixMilli()
-	if err := s.enc.SendParentchainCall(ctx, call); err != nil {
-		return fmt.Errorf("service: register enclave: %w", err)
+	for attempt := 1; ; attempt++ {
+		err := s.enc.SendParentchainCall(ctx, call)
+		if err == nil {
+			break
+		}
+		if attempt == 5 {
+			return fmt.Errorf("service: register enclave: %w", err)
+		}
+		s.log.Warn("registering the enclave failed; retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
 	}
 	for {
 		var e teerex.Enclave

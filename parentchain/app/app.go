@@ -17,6 +17,8 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/integritee-go/integritee/account"
+
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
 	"github.com/integritee-go/integritee/parentchain/state"
 	"github.com/integritee-go/integritee/parentchain/types"
@@ -252,6 +254,9 @@ func (a *App) query(path string) (any, error) {
 	if len(parts) == 0 || parts[0] == "" {
 		return nil, types.ErrUnknownPath.Wrap("empty path")
 	}
+	if parts[0] == "system" && len(parts) == 3 && parts[1] == "next_nonce" {
+		return a.nextNonce(parts[2])
+	}
 	if parts[0] == "system" && len(parts) == 2 && parts[1] == "chain" {
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -266,6 +271,26 @@ func (a *App) query(path string) (any, error) {
 		return nil, types.ErrUnknownPath.Wrap("no module %q", parts[0])
 	}
 	return m.Query(a.store, parts[1:])
+}
+
+// NextNonce is the answer to /system/next_nonce/<account>.
+type NextNonce struct {
+	Account account.ID `json:"account"`
+	Nonce   uint64     `json:"nonce"`
+}
+
+// nextNonce answers an account's next nonce counting the transactions the
+// mempool holds (the check state), as Substrate's system_accountNextIndex.
+func (a *App) nextNonce(s string) (any, error) {
+	id, err := account.ParseID(s)
+	if err != nil {
+		return nil, types.ErrBadQuery.Wrap("%v", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// A throw-away child: reads see the check state, nothing is written.
+	ctx := &types.Context{Store: a.check.Child(), Codec: a.codec}
+	return NextNonce{Account: id, Nonce: a.balances.Account(ctx, id).Nonce}, nil
 }
 
 // decodeAndVerify decodes a transaction and checks its signature; the chain

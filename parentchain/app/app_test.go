@@ -246,3 +246,25 @@ func TestQueryErrors(t *testing.T) {
 		}
 	}
 }
+
+// The next nonce counts the mempool's transactions (the check state); the
+// account query shows only committed state. The validateer relies on this
+// to send several transactions per block.
+func TestNextNonceCountsTheMempool(t *testing.T) {
+	h := newHarness(t)
+	if r := h.check(h.transfer("//Alice", "//Bob", 0, types.NewBalance(1))); r.Code != 0 {
+		t.Fatal(r.Log)
+	}
+	alice, _ := account.DevPair("//Alice")
+	r, err := h.app.Query(context.Background(), &abci.QueryRequest{Path: "/system/next_nonce/" + alice.ID().String()})
+	if err != nil || r.Code != 0 {
+		t.Fatalf("query: %v %s", err, r.Log)
+	}
+	var n app.NextNonce
+	if err := jsonUnmarshal(r.Value, &n); err != nil || n.Nonce != 1 {
+		t.Fatalf("next nonce %d (%v), want 1", n.Nonce, err)
+	}
+	if a := h.account("//Alice"); a.Nonce != 0 {
+		t.Fatalf("committed nonce %d, want 0", a.Nonce)
+	}
+}

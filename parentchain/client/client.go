@@ -160,17 +160,28 @@ func (c *Client) Summary(ctx context.Context) (balances.Summary, error) {
 	return s, err
 }
 
-// Sign builds a signed transaction with the signer's next committed nonce.
+// NextNonce returns an account's next nonce, counting its transactions in
+// the node's mempool.
+func (c *Client) NextNonce(ctx context.Context, id account.ID) (uint64, error) {
+	var n struct {
+		Nonce uint64 `json:"nonce"`
+	}
+	err := c.Query(ctx, "/system/next_nonce/"+id.Hex(), &n)
+	return n.Nonce, err
+}
+
+// Sign builds a signed transaction with the signer's next nonce (mempool
+// included).
 func (c *Client) Sign(ctx context.Context, p *account.Pair, call types.Call) ([]byte, error) {
 	chain, err := c.ChainID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.Account(ctx, p.ID())
+	nonce, err := c.NextNonce(ctx, p.ID())
 	if err != nil {
 		return nil, err
 	}
-	return c.codec.Sign(p, chain, a.Nonce, call), nil
+	return c.codec.Sign(p, chain, nonce, call), nil
 }
 
 // Included is a transaction committed in a block.
