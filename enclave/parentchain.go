@@ -37,7 +37,7 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 	}
 	me := e.Signer()
 	var executed [][32]byte
-	announce := false
+	announce, carried := false, false
 	for _, tx := range v.Txs {
 		if !tx.OK {
 			continue
@@ -49,6 +49,7 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 			if e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
 				continue
 			}
+			carried = true
 			if e.shield(v.Height, tx.Index, a) {
 				executed = append(executed, tx.Hash)
 			}
@@ -57,6 +58,7 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 			if e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
 				continue
 			}
+			carried = true
 			if h, ok := e.invoke(v.Height, tx.Index, a.Ciphertext); ok {
 				executed = append(executed, h)
 			}
@@ -92,7 +94,9 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 	}
 	e.sync.L1Number, e.sync.L1Hash = v.Height, v.Hash
 	e.stats.ParentchainHeight = v.Height
-	if len(executed) > 0 || announce {
+	// Every block that carried calls for the shard is confirmed, with the
+	// root of those that executed, so clients learn of failures too.
+	if carried || announce {
 		call, err := types.NewCall(e.codec, enclavebridge.ModuleName, "confirm_processed_parentchain_block", enclavebridge.ConfirmProcessedParentchainBlockArgs{
 			Shard: e.shard, BlockHash: v.Hash, BlockNumber: v.Height, CallsRoot: merkleRoot(executed),
 		})

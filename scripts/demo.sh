@@ -1,40 +1,53 @@
 #!/usr/bin/env bash
-# The demo: a dev parentchain node, accounts, the faucet, transfers with the
-# fee visible, events, and refusals of bad input. Exits non-zero on any
-# unexpected value.
+# The demo: a dev parentchain node and one validateer; shielding onto the
+# sidechain, a private (direct) transfer, an indirect one through the
+# parentchain, unshielding to //Ferdie, and a replayed nonce refused.
+# Exits non-zero on any unexpected balance.
 source "$(dirname "$0")/lib.sh"
 build
 start_dev_node
+start_worker worker1 --dev
 
+MRENCLAVE=$(tcli trusted get-fingerprint)
+echo "mrenclave (= shard) $MRENCLAVE"
 FEE=1000000000
-echo "== dev accounts"
-expect "//Alice balance" "$(cli balance //Alice)" 1000000000000000
-expect "//Ferdie balance" "$(cli balance //Ferdie)" 0
 
-echo "== a new account, funded by the faucet"
-ACC=$(cli new-account)
-echo "new account $ACC"
-cli faucet --amount 2000000000000 "$ACC"
-expect "new account balance" "$(cli balance "$ACC")" 2000000000000
+echo "== shield 50000000000 planck from //Alice to //AliceIncognito"
+ALICE0=$(cli balance //Alice)
+tcli shield-funds //Alice //AliceIncognito 50000000000 "$MRENCLAVE"
+expect "//AliceIncognito (sidechain)" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //AliceIncognito)" 50000000000
+expect "//Alice (parentchain)" "$(cli balance //Alice)" $((ALICE0 - 50000000000 - FEE))
 
-echo "== transfer from the new account to //Ferdie (fee $FEE planck is burned)"
-cli listen -e 4 >"$WORK/events.txt" 2>/dev/null &
-LISTEN=$!
-sleep 0.5
-cli transfer "$ACC" //Ferdie 500000000000
-expect "//Ferdie balance" "$(cli balance //Ferdie)" 500000000000
-expect "new account balance" "$(cli balance "$ACC")" $((2000000000000 - 500000000000 - FEE))
-wait $LISTEN || true
-echo "events seen by 'listen -e 4':"
-cat "$WORK/events.txt"
+echo "== private transfer of 10000000000 to //BobIncognito (direct invocation)"
+tcli trusted --mrenclave "$MRENCLAVE" --direct transfer //AliceIncognito //BobIncognito 10000000000
+expect "//AliceIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //AliceIncognito)" 40000000000
+expect "//BobIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //BobIncognito)" 10000000000
 
-echo "== bad input is refused and changes nothing"
-if cli transfer //Ferdie //Alice 600000000000 2>"$WORK/err.txt"; then echo "FAIL: overdraft accepted" >&2; exit 1; fi
+echo "== transfer of 5000000000 back (indirect invocation through the parentchain, fee paid by //Bob)"
+tcli trusted --mrenclave "$MRENCLAVE" --parentchain-signer //Bob transfer //BobIncognito //AliceIncognito 5000000000
+expect "//BobIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //BobIncognito)" 5000000000
+expect "//AliceIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //AliceIncognito)" 45000000000
+
+echo "== unshield 20000000000 from //AliceIncognito to //Ferdie"
+FERDIE0=$(cli balance //Ferdie)
+tcli trusted --mrenclave "$MRENCLAVE" --direct unshield-funds //AliceIncognito //Ferdie 20000000000
+expect "//AliceIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //AliceIncognito)" 25000000000
+expect "//Ferdie (parentchain)" "$(cli balance //Ferdie)" $((FERDIE0 + 20000000000))
+
+echo "== the shard's bonding account holds exactly the sidechain's total issuance"
+ISSUANCE=$(tcli trusted --mrenclave "$MRENCLAVE" get-total-issuance)
+BONDED=$(curl -sf "http://127.0.0.1:$NODE_PORT/abci_query?path=%22/enclavebridge/bonding_account/$MRENCLAVE%22" | python3 -c 'import sys,json,base64; r=json.load(sys.stdin)["result"]["response"]; print(json.loads(base64.b64decode(r["value"]))["free"])')
+expect "sidechain total issuance" "$ISSUANCE" 30000000000
+expect "bonding account" "$BONDED" "$ISSUANCE"
+
+echo "== a replayed nonce is refused"
+NONCE=$(tcli trusted --mrenclave "$MRENCLAVE" nonce //AliceIncognito)
+if tcli trusted --mrenclave "$MRENCLAVE" --direct transfer --nonce $((NONCE - 1)) //AliceIncognito //BobIncognito 1 2>"$WORK/err.txt"; then
+	echo "FAIL: a replayed nonce was accepted" >&2; exit 1
+fi
 echo "refused: $(cat "$WORK/err.txt")"
-expect "//Ferdie balance" "$(cli balance //Ferdie)" 500000000000
-if cli balance 5FA9nQDVg267DEd8m1ZypXLBnvN7SFxYwV7ndqSYGiN9TTpv 2>"$WORK/err.txt"; then echo "FAIL: bad checksum accepted" >&2; exit 1; fi
-echo "refused: $(cat "$WORK/err.txt")"
+expect "//AliceIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //AliceIncognito)" 25000000000
 
-echo "== registered enclaves"
-cli list-workers
+echo "== sidechain head"
+tcli trusted --mrenclave "$MRENCLAVE" get-sidechain-header
 echo "DEMO PASSED"

@@ -45,3 +45,20 @@ expect() {
 	if [ "$2" != "$3" ]; then echo "FAIL: $1 is $2, expected $3" >&2; exit 1; fi
 	echo "ok: $1 = $2"
 }
+
+# start_worker NAME [run flags...]: a validateer with data dir $WORK/NAME on
+# WORKER_PORT (trusted, default 2000) and the ports after it, against the node.
+start_worker() {
+	local name=$1; shift
+	WORKER_PORT=${WORKER_PORT:-2000}
+	export INTEGRITEE_SIM_HOST_SECRET=${INTEGRITEE_SIM_HOST_SECRET:-$WORK/sim-host-secret}
+	local http=${WORKER_HTTP_PORT:-4545}
+	echo "== starting integritee-service $name (trusted $WORKER_PORT, log $WORK/$name.log)"
+	"$BIN/integritee-service" -p "$NODE_PORT" -d "$WORK/$name" -P "$WORKER_PORT" -w "${WORKER_UNTRUSTED_PORT:-2001}" \
+		-r "${WORKER_MURA_PORT:-3443}" -h "$http" --enable-metrics -i "${WORKER_METRICS_PORT:-8787}" \
+		run "$@" >"$WORK/$name.log" 2>&1 &
+	PIDS+=($!)
+	wait_until "the validateer to be initialised" 90 curl -sf "http://127.0.0.1:$http/is_initialized"
+}
+
+tcli() { (cd "$WORK" && "$BIN/integritee-cli" -p "$NODE_PORT" -P "${WORKER_PORT:-2000}" "$@"); }
