@@ -20,6 +20,8 @@ import (
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/enclave/keys"
 	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/parentchain/modules/sudo"
+	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/rpcclient"
 	"github.com/integritee-go/integritee/sidechain"
 )
@@ -248,5 +250,32 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	}
 	if files < 10 {
 		t.Fatalf("searched only %d files", files)
+	}
+}
+
+// TestDebugEnclaveRefusedWhenForbidden: once the chain forbids debug
+// enclaves (sudo set_security_flags), a validateer running a debug enclave
+// cannot register and stops with the chain's named error.
+func TestDebugEnclaveRefusedWhenForbidden(t *testing.T) {
+	env := newBridgeEnv(t)
+	alice := mustDevPair(t, "//Alice")
+	flags := env.call(teerex.ModuleName, "set_security_flags", teerex.SetSecurityFlagsArgs{Flags: teerex.SecurityFlags{AllowSkip: true, AllowSim: true}})
+	env.mustSubmit(alice, env.call(sudo.ModuleName, "sudo", sudo.SudoArgs{Call: flags}))
+
+	w := startWorkerNoWait(t, env.n, "", "--dev", "--debug-enclave")
+	select {
+	case <-w.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("a debug validateer kept running on a chain that forbids debug enclaves")
+	}
+	if w.cmd.ProcessState.ExitCode() == 0 {
+		t.Fatal("the debug validateer exited 0")
+	}
+	log, _ := os.ReadFile(w.log)
+	if !strings.Contains(string(log), "teerex.DebugNotAllowed") {
+		t.Fatalf("the validateer's log does not name teerex.DebugNotAllowed:\n%s", log)
+	}
+	if got := len(env.enclaves()); got != 0 {
+		t.Fatalf("%d enclaves registered", got)
 	}
 }
