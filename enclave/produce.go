@@ -95,6 +95,14 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	header := sidechain.Header{Number: number, ParentHash: parent, Shard: e.shard, NextFinalizationNumber: e.nextFinalizationLocked(number)}
 	b := e.sc.Seal(e.keys.Signer(), header, data)
 	raw := e.sc.Encode(b)
+	// The enclave's own block passes the checks a peer's does.
+	own, err := e.sc.Decode(raw)
+	if err == nil {
+		err = e.checkBlockLocked(own)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: own block fails the import check: %v", ErrCommitFailed, err)
+	}
 	e.stateHash = after
 	e.pending = nil
 	if err := e.commitLocked(ctx, b, raw, hashes); err != nil {

@@ -158,33 +158,13 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 	if err != nil {
 		return ErrBadBlock.Wrap("%v", err)
 	}
-	if err := e.checkShardOf(b); err != nil {
-		return err
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	want := uint64(1)
-	var parent sidechain.Hash
-	if e.head != nil {
-		want, parent = e.head.Header.Number+1, e.headHash
-	}
-	switch {
-	case e.head != nil && e.sc.Hash(b) == e.headHash:
+	if e.head != nil && e.sc.Hash(b) == e.headHash {
 		return nil // already the head
-	case b.Header.Number != want:
-		return ErrBadBlock.Wrap("number %d, expected %d", b.Header.Number, want)
-	case b.Header.ParentHash != parent:
-		return ErrBadBlock.Wrap("parent %s is not the head %s", b.Header.ParentHash, parent)
 	}
-	slot := uint64(b.Data.Timestamp / e.cfg.SlotDuration.Milliseconds())
-	if e.head != nil && slot <= uint64(e.head.Data.Timestamp/e.cfg.SlotDuration.Milliseconds()) {
-		return ErrBadBlock.Wrap("slot %d is not after its parent's", slot)
-	}
-	if author := e.slotAuthorLocked(slot); author != b.Data.Author {
-		return ErrBadBlock.Wrap("author %s is not slot %d's author %s", b.Data.Author, slot, author)
-	}
-	if b.Data.LayerOneHead.Number > e.lc.Height() {
-		return ErrBadBlock.Wrap("layer-one head %d is ahead of this enclave's %d", b.Data.LayerOneHead.Number, e.lc.Height())
+	if err := e.checkBlockLocked(b); err != nil {
+		return err
 	}
 	if len(e.pending) > 0 {
 		return ErrBadBlock.Wrap("this enclave holds parentchain changes not yet in a block; import deferred")
@@ -199,7 +179,47 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 	if err := e.commitLocked(context.Background(), b, raw, hashes); err != nil {
 		return err
 	}
-	e.lastSlot = max(e.lastSlot, slot)
+	e.lastSlot = max(e.lastSlot, e.slotOf(b))
+	return nil
+}
+
+func (e *Enclave) slotOf(b *sidechain.Block) uint64 {
+	return uint64(b.Data.Timestamp / e.cfg.SlotDuration.Milliseconds())
+}
+
+// checkBlockLocked is the import check every block passes, a peer's and the
+// enclave's own: shard, number and parent extend the head, the slot follows
+// the parent's and belongs to the author, the layer-one head is one this
+// enclave verified, and the state hash before is the head's. (Decode has
+// checked the signature and the data hash.)
+func (e *Enclave) checkBlockLocked(b *sidechain.Block) error {
+	if err := e.checkShardOf(b); err != nil {
+		return err
+	}
+	want := uint64(1)
+	var parent sidechain.Hash
+	if e.head != nil {
+		want, parent = e.head.Header.Number+1, e.headHash
+	}
+	switch {
+	case b.Header.Number != want:
+		return ErrBadBlock.Wrap("number %d, expected %d", b.Header.Number, want)
+	case b.Header.ParentHash != parent:
+		return ErrBadBlock.Wrap("parent %s is not the head %s", b.Header.ParentHash, parent)
+	}
+	slot := e.slotOf(b)
+	if e.head != nil && slot <= e.slotOf(e.head) {
+		return ErrBadBlock.Wrap("slot %d is not after its parent's", slot)
+	}
+	if author := e.slotAuthorLocked(slot); author != b.Data.Author {
+		return ErrBadBlock.Wrap("author %s is not slot %d's author %s", b.Data.Author, slot, author)
+	}
+	if b.Data.LayerOneHead.Number > e.lc.Height() {
+		return ErrBadBlock.Wrap("layer-one head %d is ahead of this enclave's %d", b.Data.LayerOneHead.Number, e.lc.Height())
+	}
+	if b.Data.StateHashBefore != sidechain.Hash(e.stateHash) {
+		return ErrBadBlock.Wrap("state hash before %s is not the head's", b.Data.StateHashBefore)
+	}
 	return nil
 }
 
