@@ -673,32 +673,22 @@ func trustedUnshieldCmd(t *trustedEnv) *cobra.Command {
 }
 
 func trustedFingerprintCmd(t *trustedEnv) *cobra.Command {
-	return &cobra.Command{
-		Use:   "get-fingerprint",
-		Short: "Print the worker's mrenclave (base58)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := t.withTimeout(cmd)
-			defer cancel()
-			c, err := t.dialWorker(ctx, t.mrenclave)
-			if err != nil {
-				return err
-			}
-			defer c.Close() //nolint:errcheck
-			m, err := workerFingerprint(ctx, c)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(t.out, m)
-			return nil
-		},
-	}
+	return workerValueCmd(t, "get-fingerprint", "Print the worker's mrenclave (base58)", func(ctx context.Context, c *rpcclient.Client) (fmt.Stringer, error) {
+		return workerFingerprint(ctx, c)
+	})
 }
 
 func trustedShardCmd(t *trustedEnv) *cobra.Command {
+	return workerValueCmd(t, "get-shard", "Print the shard the worker serves (base58)", func(ctx context.Context, c *rpcclient.Client) (fmt.Stringer, error) {
+		return workerShard(ctx, c)
+	})
+}
+
+// workerValueCmd is a command that prints one value the worker reports.
+func workerValueCmd(t *trustedEnv, use, short string, get func(context.Context, *rpcclient.Client) (fmt.Stringer, error)) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get-shard",
-		Short: "Print the shard the worker serves (base58)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := t.withTimeout(cmd)
@@ -708,11 +698,11 @@ func trustedShardCmd(t *trustedEnv) *cobra.Command {
 				return err
 			}
 			defer c.Close() //nolint:errcheck
-			shard, err := workerShard(ctx, c)
+			v, err := get(ctx, c)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(t.out, shard)
+			fmt.Fprintln(t.out, v)
 			return nil
 		},
 	}
