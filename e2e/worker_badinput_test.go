@@ -168,6 +168,19 @@ func TestWorkerRefusesBadInput(t *testing.T) {
 		t.Errorf("foreign getter: %v", err)
 	}
 
+	// Blocks a peer might send: garbage and truncated ones.
+	var hdr struct {
+		Number uint64 `json:"number"`
+	}
+	if err := c.Call(ctx, "chain_getHeader", []any{shardS}, &hdr); err != nil || hdr.Number < 1 {
+		t.Fatalf("chain_getHeader: %+v %v", hdr, err)
+	}
+	for name, raw := range map[string][]byte{"garbage": []byte("not a block"), "truncated": {0xa3, 0x01}} {
+		if err := c.ImportBlock(ctx, raw); !errors.As(err, &re) || re.Name != "enclave.BadBlock" {
+			t.Errorf("%s block: %v, want enclave.BadBlock", name, err)
+		}
+	}
+
 	// Malformed JSON-RPC.
 	for msg, code := range map[string]int{
 		`{"jsonrpc":"2.0","id":1,"method":`:                                                -32700,
