@@ -88,7 +88,7 @@ type Enclave struct {
 	pending   []stf.Diff   // parentchain-triggered changes not yet in a block
 	confirms  []types.Call // parentchain confirmations due after the next commit
 	lastSlot  uint64
-	unshields map[[32]byte]bool // sent in this run
+	unshields map[[32]byte]int64 // parentchain height at which each was sent in this run
 	nonce     uint64            // next parentchain nonce as far as we know
 	finalized struct {
 		number uint64
@@ -138,7 +138,7 @@ func New(ctx context.Context, b tee.Backend, host Host, cfg Config, log *slog.Lo
 		cfg: cfg, log: log, backend: b, host: host, keys: k,
 		codec: types.NewCodec(), sc: sidechain.NewCodec(),
 		stf: stf.New(b.MrEnclave(), shard, cfg.Root), pool: p, shard: shard,
-		unshields: map[[32]byte]bool{},
+		unshields: map[[32]byte]int64{},
 	}
 	log.Info("enclave keys", "created", created, "signer", k.Signer().ID(), "mrenclave", b.MrEnclave(), "shard", shard)
 	if err := e.restore(); err != nil {

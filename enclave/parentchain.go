@@ -112,6 +112,9 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 		// Nothing waits for a block: confirm now, and every so often save
 		// the progress so that a restart need not verify these blocks again.
 		e.flushConfirmsLocked(ctx)
+		if len(e.unshields) > 0 {
+			e.sendUnshieldsLocked(ctx) // resends overdue ones
+		}
 		if v.Height%idleSaveEvery == 0 && len(e.confirms) == 0 {
 			e.saveIdleLocked()
 		}

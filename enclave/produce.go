@@ -202,16 +202,22 @@ func (e *Enclave) afterCommitLocked(ctx context.Context, b *sidechain.Block) {
 	e.finalized.number, e.finalized.hash, e.finalized.known = b.Header.Number, e.headHash, true
 }
 
-// sendUnshieldsLocked sends unshield_funds for each outbox entry not sent in
-// this run and not yet executed; the parentchain pays each call hash once,
-// so a resend after a restart cannot pay twice.
+// resendAfter is how many parentchain blocks an unshielding may take before
+// the enclave sends it again (its transaction may have left the mempool).
+const resendAfter = 30
+
+// sendUnshieldsLocked sends unshield_funds for each outbox entry not yet
+// executed that was not sent in this run, or was sent resendAfter blocks
+// ago; the parentchain pays each call hash once, so a resend (also after a
+// restart) cannot pay twice.
 func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
+	now := e.lc.Height()
 	for _, u := range e.state.Outbox() {
-		if e.unshields[u.CallHash] {
+		if at, sent := e.unshields[u.CallHash]; sent && now-at < resendAfter {
 			continue
 		}
 		if done, err := e.host.UnshieldExecuted(ctx, u.Shard, u.CallHash); err == nil && done {
-			e.unshields[u.CallHash] = true
+			e.unshields[u.CallHash] = now
 			continue
 		}
 		call, err := types.NewCall(e.codec, enclavebridge.ModuleName, "unshield_funds", enclavebridge.UnshieldFundsArgs{
@@ -224,7 +230,7 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 			e.log.Warn("unshield_funds not sent; will retry", "call", fmt.Sprintf("%x", u.CallHash[:8]), "err", err)
 			return
 		}
-		e.unshields[u.CallHash] = true
+		e.unshields[u.CallHash] = now
 		e.log.Info("unshield_funds sent", "to", u.Beneficiary, "amount", u.Amount)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	cmttypes "github.com/cometbft/cometbft/types"
@@ -200,18 +201,24 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("validateer serving", "trusted", s.cfg.TrustedURL(), "untrusted", s.cfg.UntrustedURL(),
 		"http", hl.Addr().String(), "mrenclave", s.backend.MrEnclave(), "shard", s.enc.ShardID(), "signer", s.enc.Signer())
 
-	go func() { errc <- s.lifecycle(ctx) }()
+	// The lifecycle gets its own context so that, on any stop, it ends
+	// (and stops touching the stores) before the deferred closes run.
+	lctx, stopLifecycle := context.WithCancel(ctx)
+	lifeDone := make(chan error, 1)
+	go func() { lifeDone <- s.lifecycle(lctx) }()
+	var runErr error
 	select {
 	case <-ctx.Done():
 		s.log.Info("stopping validateer")
-		return nil
-	case err := <-errc:
-		if err != nil {
-			return err
-		}
-		<-ctx.Done()
-		return nil
+	case runErr = <-errc:
+	case runErr = <-lifeDone:
+		lifeDone <- runErr
 	}
+	stopLifecycle()
+	if lerr := <-lifeDone; runErr == nil && ctx.Err() == nil {
+		runErr = lerr
+	}
+	return runErr
 }
 
 func ignoreClosed(err error) error {
@@ -251,9 +258,20 @@ func (s *Service) lifecycle(ctx context.Context) error {
 		return err
 	}
 	s.enc.ResendPending(ctx)
-	go s.renewLoop(ctx)
-	go s.syncLoop(ctx)
-	return s.slotLoop(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.renewLoop(ctx) }()
+	go func() { defer wg.Done(); s.syncLoop(ctx) }()
+	err := s.slotLoop(ctx)
+	if err != nil {
+		// A fatal slot error ends the service; stop the loops with it.
+		s.log.Error("stopping after a fatal error", "err", err)
+	}
+	cancel()
+	wg.Wait()
+	return err
 }
 
 // devFund gives the enclave's account parentchain funds from //Alice.
