@@ -89,7 +89,7 @@ type Enclave struct {
 	confirms  []types.Call // parentchain confirmations due after the next commit
 	lastSlot  uint64
 	unshields map[[32]byte]int64 // parentchain height at which each was sent in this run
-	nonce     uint64            // next parentchain nonce as far as we know
+	nonce     uint64             // next parentchain nonce as far as we know
 	finalized struct {
 		number uint64
 		hash   [32]byte
