@@ -292,3 +292,14 @@ func TestDebugEnclaveRefusedWhenForbidden(t *testing.T) {
 		t.Fatalf("%d enclaves registered", got)
 	}
 }
+
+// TestSkipRARegistration: --skip-ra registers with the unverified "skip"
+// method, which a dev chain accepts.
+func TestSkipRARegistration(t *testing.T) {
+	n := startDevNode(t, "")
+	w := startWorker(t, n, "", "--dev", "--skip-ra")
+	out := n.mustCLI(t, t.TempDir(), "list-workers")
+	if !strings.Contains(out, `"attestation_method":"skip"`) || !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d", w.trusted)) {
+		t.Fatalf("list-workers:\n%s", out)
+	}
+}
