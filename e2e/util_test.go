@@ -58,4 +58,4 @@ func freePortRuns(t *testing.T, k, n int) []int {
 
 func trimOut(s string) string { return strings.TrimSpace(s) }
 
-func types_codec_marshal(v any) []byte { return types.NewCodec().MustMarshal(v) }
+func canonicalCBOR(v any) []byte { return types.NewCodec().MustMarshal(v) }

@@ -234,7 +234,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	alice, _ := account.DevPair("//AliceIncognito")
 	bob, _ := account.DevPair("//BobIncognito")
 	amount := planck(12345678911)
-	amountCBOR := types_codec_marshal(amount)
+	amountCBOR := canonicalCBOR(amount)
 	secrets := map[string][]byte{
 		"//AliceIncognito public key": alice.ID().PublicKey(),
 		"//BobIncognito public key":   bob.ID().PublicKey(),
