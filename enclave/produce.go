@@ -58,7 +58,8 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	diffs := e.pending
 	var hashes [][32]byte
 	for _, en := range ready {
-		res, err := e.stf.ExecuteCall(e.state, en.Op)
+		// Pooled calls passed VerifyCall when submitted.
+		res, err := e.stf.ExecuteVerifiedCall(e.state, en.Op)
 		if err != nil {
 			e.stats.CallsFailed++
 			e.pool.MarkInvalid(en.Hash, err.Error())

@@ -517,3 +517,27 @@ func TestGetters(t *testing.T) {
 		t.Errorf("max balance reads %q", got)
 	}
 }
+
+// ExecuteVerifiedCall skips only the signature check (the pool's calls were
+// verified at submission); nonces and balances are still enforced.
+func TestExecuteVerifiedCallSkipsOnlyTheSignature(t *testing.T) {
+	x := newFixture(t)
+	op := x.sign(x.alice, Call{Transfer: &Transfer{From: x.aliceID, To: x.bobID, Amount: teer(1)}})
+	op.Signature = bytes.Repeat([]byte{7}, 64)
+	if _, err := x.f.ExecuteCall(x.st, op); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("ExecuteCall: %v, want ErrBadSignature", err)
+	}
+	if _, err := x.f.ExecuteVerifiedCall(x.st, op); err != nil {
+		t.Fatalf("ExecuteVerifiedCall: %v", err)
+	}
+	if got := x.st.Account(x.bobID).Free; got != teer(51) {
+		t.Fatalf("bob %s", got)
+	}
+	if _, err := x.f.ExecuteVerifiedCall(x.st, op); !errors.Is(err, ErrStaleNonce) {
+		t.Fatalf("replay: %v, want ErrStaleNonce", err)
+	}
+	big := x.sign(x.alice, Call{Transfer: &Transfer{From: x.aliceID, To: x.bobID, Amount: teer(1000)}})
+	if _, err := x.f.ExecuteVerifiedCall(x.st, big); !errors.Is(err, ErrInsufficientBalance) {
+		t.Fatalf("overdraft: %v", err)
+	}
+}
