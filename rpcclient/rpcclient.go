@@ -43,6 +43,7 @@ type Client struct {
 	mu     sync.Mutex
 	watch  map[string]chan rpc.Status
 	early  map[string][]rpc.Status // notifications that beat their call's answer
+	gone   bool                    // the connection is closed
 	report *attestation.Report
 }
 
@@ -78,7 +79,21 @@ func Dial(ctx context.Context, url string, o Options) (*Client, error) {
 	}
 	wc.SetReadLimit(rpc.MaxMessageBytes)
 	c.conn = jsonrpc2.NewConn(context.Background(), jsonrpcws.NewObjectStream(wc), jsonrpc2.HandlerWithError(c.handle))
+	go c.endWatchesOnDisconnect()
 	return c, nil
+}
+
+// endWatchesOnDisconnect closes every watch channel, without a final
+// status, once the connection is gone, so that watchers learn at once.
+func (c *Client) endWatchesOnDisconnect() {
+	<-c.conn.DisconnectNotify()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gone = true
+	for sub, ch := range c.watch {
+		delete(c.watch, sub)
+		close(ch)
+	}
 }
 
 // Report returns the server's verified attestation (nil with Insecure).
@@ -176,6 +191,11 @@ func (c *Client) SubmitAndWatch(ctx context.Context, shard sidechain.ShardID, ci
 	}
 	ch := make(chan rpc.Status, 16)
 	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		close(ch)
+		return h, ch, nil
+	}
 	c.watch[h] = ch
 	early := c.early[h]
 	delete(c.early, h)

@@ -495,3 +495,23 @@ func TestCallsAfterCloseFail(t *testing.T) {
 		t.Fatal("a call on a closed client succeeded")
 	}
 }
+
+// A watch whose connection goes away ends at once (closed without a final
+// status) instead of leaving the watcher waiting for its timeout.
+func TestWatchEndsWhenTheConnectionEnds(t *testing.T) {
+	url := serve(t, &backend{statuses: []rpc.Status{{Kind: rpc.Ready}}})
+	c, err := rpcclient.Dial(ctx(t), url, rpcclient.Options{Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ch, err := c.SubmitAndWatch(ctx(t), shard, []byte("op"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for _, s := range drain(t, ch) {
+		if s.Final() {
+			t.Fatalf("a final status %v was made up", s)
+		}
+	}
+}
