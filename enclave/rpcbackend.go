@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/enclave/pool"
@@ -163,10 +164,18 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 	if e.head != nil && e.sc.Hash(b) == e.headHash {
 		return nil // already the head
 	}
+	return e.importLocked(context.Background(), b, raw, false)
+}
+
+// importLocked is the one import path, for peers' blocks and the enclave's
+// own: the import check, the state diff applied against the state hashes,
+// then the commit. A peer's block waits while this enclave holds
+// parentchain changes of its own not yet in a block.
+func (e *Enclave) importLocked(ctx context.Context, b *sidechain.Block, raw []byte, own bool) error {
 	if err := e.checkBlockLocked(b); err != nil {
 		return err
 	}
-	if len(e.pending) > 0 {
+	if !own && len(e.pending) > 0 {
 		return ErrBadBlock.Wrap("this enclave holds parentchain changes not yet in a block; import deferred")
 	}
 	if _, err := e.applyBlockDiff(b); err != nil {
@@ -176,8 +185,8 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 	for i, h := range b.Data.Operations {
 		hashes[i] = h
 	}
-	if err := e.commitLocked(context.Background(), b, raw, hashes); err != nil {
-		return err
+	if err := e.commitLocked(ctx, b, raw, hashes); err != nil {
+		return fmt.Errorf("%w: %v", ErrCommitFailed, err)
 	}
 	e.lastSlot = max(e.lastSlot, e.slotOf(b))
 	return nil

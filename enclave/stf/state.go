@@ -484,14 +484,24 @@ func (s *State) Begin() *Tx {
 // Tx panics (a programming error).
 type Tx struct {
 	st      *State
+	parent  *Tx // set for a nested transaction
 	version uint64
 	writes  map[string][]byte // nil value: deletion
 	closed  bool
 }
 
+// Begin starts a transaction nested in t: it sees t's writes, and its own
+// reach t (not the state) on Commit.
+func (t *Tx) Begin() *Tx {
+	return &Tx{st: t.st, parent: t, version: t.version, writes: map[string][]byte{}}
+}
+
 func (t *Tx) get(key string) ([]byte, bool) {
 	if v, ok := t.writes[key]; ok {
 		return v, v != nil
+	}
+	if t.parent != nil {
+		return t.parent.get(key)
 	}
 	return t.st.get(key)
 }
@@ -596,6 +606,18 @@ func (t *Tx) Commit() (Diff, error) {
 		return nil, ErrTxClosed
 	}
 	t.closed = true
+	if t.parent != nil {
+		// Nested: the writes go to the parent; the diff is relative to the
+		// state, as every diff is.
+		if t.parent.closed {
+			return nil, ErrTxClosed
+		}
+		d := t.Diff()
+		for k, v := range t.writes {
+			t.parent.put(k, v)
+		}
+		return d, nil
+	}
 	t.st.mu.Lock()
 	defer t.st.mu.Unlock()
 	if t.st.version != t.version {

@@ -86,13 +86,6 @@ func (f *STF) ExecuteCall(st *State, op *SignedCall) (Result, error) {
 	if err := f.VerifyCall(op); err != nil {
 		return Result{}, err
 	}
-	return f.ExecuteVerifiedCall(st, op)
-}
-
-// ExecuteVerifiedCall is ExecuteCall for a call VerifyCall has already
-// accepted (the pool admits only such calls): it skips the signature
-// check, which is the larger part of a transfer's cost.
-func (f *STF) ExecuteVerifiedCall(st *State, op *SignedCall) (Result, error) {
 	tx := st.Begin()
 	res, err := f.execute(tx, op)
 	if err != nil {
@@ -100,6 +93,24 @@ func (f *STF) ExecuteVerifiedCall(st *State, op *SignedCall) (Result, error) {
 		return Result{}, err
 	}
 	if res.Diff, err = tx.Commit(); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// ExecuteInTx executes a call VerifyCall has already accepted inside tx,
+// in a nested transaction: on success its writes join tx (the result's
+// diff holds them, relative to the state), on failure tx is unchanged.
+// Block production runs a block's calls this way without touching the
+// state, which then takes the block's diff like any imported block's.
+func (f *STF) ExecuteInTx(tx *Tx, op *SignedCall) (Result, error) {
+	inner := tx.Begin()
+	res, err := f.execute(inner, op)
+	if err != nil {
+		inner.Discard()
+		return Result{}, err
+	}
+	if res.Diff, err = inner.Commit(); err != nil {
 		return Result{}, err
 	}
 	return res, nil

@@ -518,26 +518,44 @@ func TestGetters(t *testing.T) {
 	}
 }
 
-// ExecuteVerifiedCall skips only the signature check (the pool's calls were
-// verified at submission); nonces and balances are still enforced.
-func TestExecuteVerifiedCallSkipsOnlyTheSignature(t *testing.T) {
+// ExecuteInTx runs calls without touching the state: each sees the ones
+// before it, a failing one leaves the transaction as it was, and it skips
+// only the signature check (the pool's calls were verified on submission).
+func TestExecuteInTx(t *testing.T) {
 	x := newFixture(t)
+	before := x.st.Snapshot()
+	tx := x.st.Begin()
 	op := x.sign(x.alice, Call{Transfer: &Transfer{From: x.aliceID, To: x.bobID, Amount: teer(1)}})
 	op.Signature = bytes.Repeat([]byte{7}, 64)
 	if _, err := x.f.ExecuteCall(x.st, op); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("ExecuteCall: %v, want ErrBadSignature", err)
 	}
-	if _, err := x.f.ExecuteVerifiedCall(x.st, op); err != nil {
-		t.Fatalf("ExecuteVerifiedCall: %v", err)
+	if _, err := x.f.ExecuteInTx(tx, op); err != nil {
+		t.Fatalf("first call: %v", err)
 	}
-	if got := x.st.Account(x.bobID).Free; got != teer(51) {
-		t.Fatalf("bob %s", got)
+	second := SignCall(x.alice, Call{Transfer: &Transfer{From: x.aliceID, To: x.chID, Amount: teer(2)}}, 1, testMr, testShard)
+	if _, err := x.f.ExecuteInTx(tx, second); err != nil {
+		t.Fatalf("second call (nonce 1, after the first): %v", err)
 	}
-	if _, err := x.f.ExecuteVerifiedCall(x.st, op); !errors.Is(err, ErrStaleNonce) {
+	withTwo := tx.Diff()
+	if _, err := x.f.ExecuteInTx(tx, op); !errors.Is(err, ErrStaleNonce) {
 		t.Fatalf("replay: %v, want ErrStaleNonce", err)
 	}
-	big := x.sign(x.alice, Call{Transfer: &Transfer{From: x.aliceID, To: x.bobID, Amount: teer(1000)}})
-	if _, err := x.f.ExecuteVerifiedCall(x.st, big); !errors.Is(err, ErrInsufficientBalance) {
+	big := SignCall(x.alice, Call{Unshield: &Unshield{From: x.aliceID, To: x.bobID, Amount: teer(1000), Shard: testShard}}, 2, testMr, testShard)
+	if _, err := x.f.ExecuteInTx(tx, big); !errors.Is(err, ErrInsufficientBalance) {
 		t.Fatalf("overdraft: %v", err)
+	}
+	if !bytes.Equal(withTwo.Encode(), tx.Diff().Encode()) {
+		t.Fatal("failing calls changed the transaction")
+	}
+	if !bytes.Equal(before, x.st.Snapshot()) {
+		t.Fatal("the state changed before anything was committed")
+	}
+	tx.Discard()
+	if err := x.st.Apply(withTwo); err != nil {
+		t.Fatal(err)
+	}
+	if x.st.Account(x.bobID).Free != teer(51) || x.st.Account(x.chID).Free != teer(2) || x.st.Account(x.aliceID).Nonce != 2 {
+		t.Fatalf("after applying the diff: bob %s charlie %s alice nonce %d", x.st.Account(x.bobID).Free, x.st.Account(x.chID).Free, x.st.Account(x.aliceID).Nonce)
 	}
 }
