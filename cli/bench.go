@@ -115,19 +115,7 @@ func benchTransfersCmd(e *env) *cobra.Command {
 					}
 				}(w)
 			}
-			done := make(chan struct{})
-			go func() { wg.Wait(); close(done) }()
-			progress := time.NewTicker(time.Second)
-			defer progress.Stop()
-		send:
-			for {
-				select {
-				case <-done:
-					break send
-				case <-progress.C:
-					fmt.Fprintf(e.out, "  %d/%d accepted\n", sent.Load(), total)
-				}
-			}
+			waitWithProgress(&wg, e.out, func() string { return fmt.Sprintf("  %d/%d accepted", sent.Load(), total) })
 			accepted := time.Since(start)
 			if f := failed.Load(); f > 0 {
 				return fmt.Errorf("%d transfers refused; first: %v", f, firstErr.Load())

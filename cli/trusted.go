@@ -906,19 +906,7 @@ func (t *trustedEnv) benchmark(cmd *cobra.Command, rootArg string, accounts, tra
 			}
 		}()
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	progress := time.NewTicker(time.Second)
-	defer progress.Stop()
-send:
-	for {
-		select {
-		case <-done:
-			break send
-		case <-progress.C:
-			fmt.Fprintf(t.out, "  submitted %d/%d\n", sent.Load(), total)
-		}
-	}
+	waitWithProgress(&wg, t.out, func() string { return fmt.Sprintf("  submitted %d/%d", sent.Load(), total) })
 	submitted := time.Since(start)
 	if f := failed.Load(); f > 0 {
 		return fmt.Errorf("%d of %d transfers refused; first: %v", f, total, firstErr.Load())
