@@ -3,7 +3,7 @@ GO ?= go
 BIN ?= bin
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build test check lint demo bench fuzz clean
+.PHONY: build test check lint demo bench bench-sidechain fuzz clean
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -28,6 +28,9 @@ demo: build
 
 bench: build
 	./scripts/bench-parentchain.sh
+
+bench-sidechain: build
+	./scripts/bench-sidechain.sh --accounts 200 --transfers 50
 
 # Runs every fuzz target for FUZZTIME each (corpora in testdata/fuzz).
 FUZZTIME ?= 20s
