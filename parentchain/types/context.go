@@ -123,6 +123,16 @@ func (c *Context) DecodeArgs(call string, args []byte, v any) error {
 	return nil
 }
 
+// Run decodes a call's arguments into an A and runs fn with them: the
+// shape of most cases of a module's Exec.
+func Run[A any](ctx *Context, call string, args []byte, fn func(*Context, A) error) error {
+	var a A
+	if err := ctx.DecodeArgs(call, args, &a); err != nil {
+		return err
+	}
+	return fn(ctx, a)
+}
+
 // RequireRoot returns ErrBadOrigin unless the call runs as root.
 func (c *Context) RequireRoot(call string) error {
 	if !c.Origin.Root {

@@ -325,35 +325,15 @@ func (m *Module) Exec(ctx *types.Context, method string, args []byte) error {
 	call := "enclavebridge." + method
 	switch method {
 	case "invoke":
-		var a InvokeArgs
-		if err := ctx.DecodeArgs(call, args, &a); err != nil {
-			return err
-		}
-		return m.invoke(ctx, a)
+		return types.Run(ctx, call, args, m.invoke)
 	case "shield_funds":
-		var a ShieldFundsArgs
-		if err := ctx.DecodeArgs(call, args, &a); err != nil {
-			return err
-		}
-		return m.shieldFunds(ctx, a)
+		return types.Run(ctx, call, args, m.shieldFunds)
 	case "unshield_funds":
-		var a UnshieldFundsArgs
-		if err := ctx.DecodeArgs(call, args, &a); err != nil {
-			return err
-		}
-		return m.unshieldFunds(ctx, a)
+		return types.Run(ctx, call, args, m.unshieldFunds)
 	case "confirm_processed_parentchain_block":
-		var a ConfirmProcessedParentchainBlockArgs
-		if err := ctx.DecodeArgs(call, args, &a); err != nil {
-			return err
-		}
-		return m.confirmProcessed(ctx, a)
+		return types.Run(ctx, call, args, m.confirmProcessed)
 	case "update_shard_config":
-		var a UpdateShardConfigArgs
-		if err := ctx.DecodeArgs(call, args, &a); err != nil {
-			return err
-		}
-		return m.updateShardConfig(ctx, a)
+		return types.Run(ctx, call, args, m.updateShardConfig)
 	}
 	return types.ErrUnknownCall.Wrap("%s", call)
 }

@@ -74,11 +74,7 @@ func (m *Module) Latest(ctx *types.Context, shard sc.ShardID) (BlockConfirmation
 func (m *Module) Exec(ctx *types.Context, method string, args []byte) error {
 	switch method {
 	case "confirm_imported_sidechain_block":
-		var a ConfirmImportedSidechainBlockArgs
-		if err := ctx.DecodeArgs("sidechain.confirm_imported_sidechain_block", args, &a); err != nil {
-			return err
-		}
-		return m.confirm(ctx, a)
+		return types.Run(ctx, "sidechain.confirm_imported_sidechain_block", args, m.confirm)
 	}
 	return types.ErrUnknownCall.Wrap("sidechain.%s", method)
 }

@@ -266,11 +266,7 @@ func (m *Module) Verifier(method string) (attestation.Verifier, bool) {
 func (m *Module) Exec(ctx *types.Context, method string, args []byte) error {
 	switch method {
 	case "register_enclave":
-		var a RegisterEnclaveArgs
-		if err := ctx.DecodeArgs("teerex.register_enclave", args, &a); err != nil {
-			return err
-		}
-		return m.register(ctx, a)
+		return types.Run(ctx, "teerex.register_enclave", args, m.register)
 	case "unregister_enclave":
 		var a UnregisterEnclaveArgs
 		if err := ctx.DecodeArgs("teerex.unregister_enclave", args, &a); err != nil {
