@@ -113,7 +113,6 @@ type syncMeta struct {
 type Stats struct {
 	CallsOK, CallsFailed uint64
 	LastExecution        time.Duration
-	ParentchainHeight    int64
 }
 
 // New unseals (or creates) the enclave's keys and restores its state and
@@ -166,15 +165,15 @@ func (e *Enclave) Stats() Stats {
 	return e.stats
 }
 
-// Progress reports the sidechain head's number, the last parentchain height
-// verified, the pool's size, the state's size and the total issuance.
-func (e *Enclave) Progress() (block uint64, parentchain int64, poolSize, stateSize int, issuance types.Balance) {
+// Progress reports the sidechain head's number, the pool's size, the
+// state's size and the total issuance.
+func (e *Enclave) Progress() (block uint64, poolSize, stateSize int, issuance types.Balance) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.head != nil {
 		block = e.head.Header.Number
 	}
-	return block, e.lc.Height(), e.pool.Len(), e.state.Size(), e.state.TotalIssuance()
+	return block, e.pool.Len(), e.state.Size(), e.state.TotalIssuance()
 }
 
 // Ready reports whether the shard has a block.

@@ -494,7 +494,7 @@ func TestSubmittedCallsExecuteInTheNextBlockAndGettersShowTheBalances(t *testing
 	if st := e.Stats(); st.CallsOK != 2 || st.CallsFailed != 0 {
 		t.Fatalf("stats = %+v", st)
 	}
-	if blk, _, pool, _, iss := e.Progress(); blk != 2 || pool != 0 || iss.String() != "1000000000000000" {
+	if blk, pool, _, iss := e.Progress(); blk != 2 || pool != 0 || iss.String() != "1000000000000000" {
 		t.Fatalf("progress = block %d pool %d issuance %s", blk, pool, iss)
 	}
 }

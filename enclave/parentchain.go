@@ -93,7 +93,6 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 		}
 	}
 	e.sync.L1Number, e.sync.L1Hash = v.Height, v.Hash
-	e.stats.ParentchainHeight = v.Height
 	// Every block that carried calls for the shard is confirmed, with the
 	// root of those that executed, so clients learn of failures too.
 	if carried || announce {

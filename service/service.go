@@ -435,7 +435,7 @@ func (s *Service) slotLoop(ctx context.Context) error {
 }
 
 func (s *Service) updateMetrics() {
-	block, _, poolSize, stateSize, issuance := s.enc.Progress()
+	block, poolSize, stateSize, issuance := s.enc.Progress()
 	st := s.enc.Stats()
 	m := s.metrics
 	m.BlockHeight.Set(float64(block))
