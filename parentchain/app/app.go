@@ -328,7 +328,7 @@ func (a *App) decodeAll(raw [][]byte) ([]*types.Tx, []error) {
 // txOutcome is what one transaction did.
 type txOutcome struct {
 	call   string
-	signer string
+	signer account.ID
 	nonce  uint64
 	err    error
 	events []types.Event
@@ -369,7 +369,7 @@ func (o txOutcome) abciEvents() []abci.Event {
 	if o.call != "" {
 		evs = append(evs, abci.Event{Type: "tx", Attributes: []abci.EventAttribute{
 			{Key: "call", Value: o.call, Index: true},
-			{Key: "signer", Value: o.signer, Index: true},
+			{Key: "signer", Value: o.signer.String(), Index: true},
 			{Key: "nonce", Value: strconv.FormatUint(o.nonce, 10)},
 			{Key: "result", Value: o.result(), Index: true},
 		}})
@@ -392,7 +392,7 @@ func (a *App) execute(parent *state.Overlay, blk types.Block, tx *types.Tx, deco
 	if tx == nil {
 		return txOutcome{err: decodeErr}
 	}
-	out := txOutcome{call: tx.Body.Call.String(), signer: tx.Body.Signer.String(), nonce: tx.Body.Nonce}
+	out := txOutcome{call: tx.Body.Call.String(), signer: tx.Body.Signer, nonce: tx.Body.Nonce}
 	if decodeErr != nil {
 		out.err = decodeErr
 		return out
