@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/integritee-go/integritee/parentchain/node"
+	"github.com/integritee-go/integritee/parentchain/state"
 )
 
 func main() {
@@ -90,6 +91,9 @@ with the balances, sudo, teerex, enclave-bridge and sidechain modules.
 			if f.Changed("prometheus-external") {
 				cfg.PrometheusExternal = c.PrometheusExternal
 			}
+			if f.Changed("state-versions") {
+				cfg.StateVersions = c.StateVersions
+			}
 			if f.Changed("name") {
 				cfg.Moniker = c.Moniker
 			}
@@ -128,6 +132,7 @@ with the balances, sudo, teerex, enclave-bridge and sidechain modules.
 	f.BoolVar(&c.PrometheusExternal, "prometheus-external", false, "listen for Prometheus on all interfaces")
 	f.StringVar(&blockTime, "block-time", blockTime, "pause between blocks (e.g. 1s, 500ms)")
 	f.StringVar(&c.Moniker, "name", c.Moniker, "the node's name, as its peers see it")
+	f.IntVar(&c.StateVersions, "state-versions", state.DefaultVersions, "how many recent heights /store queries can prove (memory: the tree nodes each block replaced)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.AddCommand(newInitCmd())
 	return cmd

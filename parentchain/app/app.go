@@ -56,9 +56,24 @@ type App struct {
 
 type pendingBlock struct {
 	height  int64
-	appHash []byte
+	staged  *state.Staged
 	time    time.Time
 	results []txOutcome
+}
+
+// SystemModule is the state's pseudo-module of the application's own keys
+// (chain id, block time).
+const SystemModule = "system"
+
+// StateConfig returns the state store configuration of this application:
+// its modules and the system keys, with versions provable heights (0: the
+// store's default).
+func StateConfig(versions int) state.Config {
+	names := []string{SystemModule}
+	for _, m := range newModules(types.NewCodec(), nil) {
+		names = append(names, m.Name())
+	}
+	return state.Config{Modules: names, Versions: versions}
 }
 
 // New opens an application over store. Metrics may be nil.
@@ -142,9 +157,9 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	}
 	o.Set(keyChainID, []byte(req.ChainId))
 	o.Set(keyBlockTime, a.codec.MustMarshal(req.Time.UnixMilli()))
-	hash := o.AppHash(nil, 0)
-	if err := a.store.Commit(o, 0, hash); err != nil {
-		return nil, err
+	hash, err := a.store.CommitOverlay(o, 0)
+	if err != nil {
+		return nil, fmt.Errorf("app: commit genesis: %w", err)
 	}
 	a.chainID, a.appHash, a.lastTime = req.ChainId, hash, req.Time
 	a.check = state.NewOverlay(a.store)
@@ -190,9 +205,12 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 			res[i].Log = out.err.Error()
 		}
 	}
-	hash := a.block.AppHash(a.appHash, req.Height)
-	a.pending = pendingBlock{height: req.Height, appHash: hash, time: req.Time, results: outs}
-	return &abci.FinalizeBlockResponse{TxResults: res, AppHash: hash}, nil
+	staged, err := a.store.Stage(a.block)
+	if err != nil {
+		return nil, fmt.Errorf("app: state commitment of block %d: %w", req.Height, err)
+	}
+	a.pending = pendingBlock{height: req.Height, staged: staged, time: req.Time, results: outs}
+	return &abci.FinalizeBlockResponse{TxResults: res, AppHash: staged.AppHash()}, nil
 }
 
 // Commit makes the finalized block's state durable and resets the check
@@ -203,10 +221,11 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	if a.block == nil {
 		return nil, errors.New("app: commit without a finalized block")
 	}
-	if err := a.store.Commit(a.block, a.pending.height, a.pending.appHash); err != nil {
+	if err := a.store.Commit(a.block, a.pending.height, a.pending.staged); err != nil {
 		return nil, err
 	}
-	a.height, a.appHash, a.lastTime = a.pending.height, a.pending.appHash, a.pending.time
+	a.height, a.appHash, a.lastTime = a.pending.height, a.pending.staged.AppHash(), a.pending.time
+	a.pending.staged = nil
 	a.block = nil
 	a.check = state.NewOverlay(a.store)
 	if a.metrics != nil {
@@ -220,9 +239,14 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	return &abci.CommitResponse{}, nil
 }
 
-// Query answers abci_query. Paths are "/<module>/<query>/<args...>"; the
-// answer is JSON. Documented in docs/rpc.md.
+// Query answers abci_query. "/store/<module>/key" with the raw state key as
+// data answers the stored bytes with their proof (see Prove); other paths,
+// "/<module>/<query>/<args...>", answer unproven JSON. Documented in
+// docs/parentchain.md.
 func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryResponse, error) {
+	if strings.HasPrefix(req.Path, "/store/") {
+		return a.prove(req), nil
+	}
 	a.mu.Lock()
 	height := a.height
 	a.mu.Unlock()

@@ -45,7 +45,7 @@ func newHarness(t *testing.T) *harness {
 }
 
 func (h *harness) open() {
-	s, err := state.Open(h.dir)
+	s, err := state.Open(h.dir, app.StateConfig(0))
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -46,6 +46,9 @@ type Config struct {
 	PersistentPeers []string `json:"persistent_peers,omitempty"`
 	// MempoolSize bounds the transactions waiting for a block.
 	MempoolSize int `json:"mempool_size"`
+	// StateVersions is how many committed heights stay provable through
+	// /store queries (state.DefaultVersions when 0).
+	StateVersions int `json:"state_versions,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1s" in JSON.
@@ -99,6 +102,9 @@ func (c Config) ValidateBasic() error {
 	}
 	if c.MempoolSize <= 0 {
 		return fmt.Errorf("node: mempool size must be positive, got %d", c.MempoolSize)
+	}
+	if c.StateVersions < 0 {
+		return fmt.Errorf("node: state versions must not be negative, got %d", c.StateVersions)
 	}
 	return nil
 }

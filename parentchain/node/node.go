@@ -81,7 +81,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Node, error) {
 	}
 	pv := privval.LoadFilePV(c.privValKeyFile(), c.privValStateFile())
 
-	store, err := state.Open(c.appStateDir())
+	store, err := state.Open(c.appStateDir(), app.StateConfig(c.StateVersions))
 	if err != nil {
 		return nil, err
 	}

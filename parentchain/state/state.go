@@ -1,20 +1,21 @@
 // Package state keeps the parentchain application's state: committed key/value
 // pairs in pebble, in-memory overlays for the block and each transaction, and
-// the app hash that commits to every change.
+// the state commitment whose root is the app hash.
 //
-// The app hash of height h is SHA-256(app hash of h-1 || h || SHA-256 of the
-// block's writes in key order). It commits deterministically to the whole
-// history of writes from genesis, and so to the state, without touching any
-// key the block did not write.
+// The app hash is a Merkle root over the state (package parentchain/proof
+// defines it; package smt keeps the trees). A block's commitment costs only
+// the keys it writes. The store keeps the last Config.Versions committed
+// heights provable: their trees, and a pebble snapshot for their values.
+// At Open the trees are rebuilt from the stored key/value pairs and checked
+// against the committed app hash.
 package state
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble"
@@ -22,29 +23,46 @@ import (
 
 // metaPrefix holds the application's own bookkeeping, outside every module.
 var (
+	metaPrefix = []byte("\x00meta/")
 	keyHeight  = []byte("\x00meta/height")
 	keyAppHash = []byte("\x00meta/apphash")
 )
 
-// Store is the committed state on disk.
+// Store is the committed state on disk and its commitment.
 type Store struct {
-	db     *pebble.DB
-	closed sync.Once
-	err    error
+	db      *pebble.DB
+	commit  *commitment
+	closed  sync.Once
+	err     error
+	modules []string
 }
 
-// Open opens (or creates) the state store in dir.
-func Open(dir string) (*Store, error) {
+// Open opens (or creates) the state store in dir, and rebuilds the state
+// commitment of what it holds; a commitment that does not give the
+// committed app hash is an error (ErrCommitmentMismatch).
+func Open(dir string, cfg Config) (*Store, error) {
+	if err := cfg.ValidateBasic(); err != nil {
+		return nil, err
+	}
 	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, modules: slices.Sorted(slices.Values(cfg.Modules))}
+	s.commit = newCommitment(s.modules, cfg.versions())
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close closes the store; closing it again does nothing.
 func (s *Store) Close() error {
-	s.closed.Do(func() { s.err = s.db.Close() })
+	s.closed.Do(func() {
+		s.commit.close()
+		s.err = s.db.Close()
+	})
 	return s.err
 }
 
@@ -97,9 +115,14 @@ func (s *Store) LastCommit() (int64, []byte) {
 	return int64(binary.BigEndian.Uint64(h)), hash
 }
 
-// Commit atomically and durably writes a block's overlay and its height and
-// app hash.
-func (s *Store) Commit(o *Overlay, height int64, appHash []byte) error {
+// Commit atomically and durably writes a block's overlay, its height and the
+// app hash of st, which Stage computed from o, and makes the height
+// provable.
+func (s *Store) Commit(o *Overlay, height int64, st *Staged) error {
+	if err := s.commit.check(st); err != nil {
+		return err
+	}
+	appHash := st.AppHash()
 	b := s.db.NewBatch()
 	for k, w := range o.writes {
 		var err error
@@ -123,6 +146,7 @@ func (s *Store) Commit(o *Overlay, height int64, appHash []byte) error {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("state: commit height %d: %w", height, err)
 	}
+	s.commit.install(height, st, s.db.NewSnapshot())
 	return nil
 }
 
@@ -184,39 +208,6 @@ func (o *Overlay) Apply() {
 
 // Len returns the number of buffered writes.
 func (o *Overlay) Len() int { return len(o.writes) }
-
-// AppHash computes the app hash of height from the previous one and the
-// writes buffered in o.
-func (o *Overlay) AppHash(prev []byte, height int64) []byte {
-	keys := make([]string, 0, len(o.writes))
-	for k := range o.writes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	h := sha256.New()
-	var n [8]byte
-	for _, k := range keys {
-		w := o.writes[k]
-		binary.BigEndian.PutUint64(n[:], uint64(len(k)))
-		h.Write(n[:])
-		h.Write([]byte(k))
-		if w.del {
-			h.Write([]byte{0})
-			continue
-		}
-		h.Write([]byte{1})
-		binary.BigEndian.PutUint64(n[:], uint64(len(w.val)))
-		h.Write(n[:])
-		h.Write(w.val)
-	}
-	writes := h.Sum(nil)
-	top := sha256.New()
-	top.Write(prev)
-	binary.BigEndian.PutUint64(n[:], uint64(height))
-	top.Write(n[:])
-	top.Write(writes)
-	return top.Sum(nil)
-}
 
 // quietLogger keeps pebble's chatter out of the node's logs.
 type quietLogger struct{}

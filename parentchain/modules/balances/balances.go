@@ -26,7 +26,8 @@ var (
 	keyFee        = []byte("balances/fee")
 )
 
-func accountKey(id account.ID) []byte { return append(append([]byte{}, prefixAccount...), id[:]...) }
+// AccountKey is the state key of an account (its Account record).
+func AccountKey(id account.ID) []byte { return append(append([]byte{}, prefixAccount...), id[:]...) }
 
 // Account is an account's on-chain record.
 type Account struct {
@@ -100,7 +101,7 @@ func (m *Module) Fee(ctx *types.Context) types.Balance {
 // Account returns id's record (zero if it has none).
 func (m *Module) Account(ctx *types.Context, id account.ID) Account {
 	var a Account
-	ctx.Get(accountKey(id), &a)
+	ctx.Get(AccountKey(id), &a)
 	return a
 }
 
@@ -112,7 +113,7 @@ func (m *Module) TotalIssuance(ctx *types.Context) types.Balance {
 }
 
 func (m *Module) putAccount(ctx *types.Context, id account.ID, a Account) {
-	key := accountKey(id)
+	key := AccountKey(id)
 	if _, exists := ctx.Store.Get(key); !exists {
 		var n uint64
 		ctx.Get(keyAccounts, &n)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/parentchain/state"
+	"github.com/integritee-go/integritee/parentchain/state/statetest"
 	"github.com/integritee-go/integritee/parentchain/types"
 )
 
@@ -39,7 +40,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	s, err := state.Open(filepath.Join(t.TempDir(), "state"))
+	s, err := state.Open(filepath.Join(t.TempDir(), "state"), statetest.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func (e *env) standard() {
 func (e *env) commit() {
 	e.t.Helper()
 	e.height++
-	if err := e.store.Commit(e.block, e.height, nil); err != nil {
+	if _, err := e.store.CommitOverlay(e.block, e.height); err != nil {
 		e.t.Fatal(err)
 	}
 	e.block = state.NewOverlay(e.store)
@@ -472,7 +473,7 @@ func TestTransferOverflowAtReceiverLeavesStateUnchanged(t *testing.T) {
 	e := newEnv(t)
 	e.standard()
 	near := sub(t, types.MaxBalance, types.NewBalance(5))
-	e.ctx(bob).Set(accountKey(bob), Account{Free: near, Nonce: 3})
+	e.ctx(bob).Set(AccountKey(bob), Account{Free: near, Nonce: 3})
 	ctx, o := e.scratch(alice, false)
 
 	err := e.m.Exec(ctx, "transfer", e.args(TransferArgs{Dest: bob, Amount: types.NewBalance(6)}))

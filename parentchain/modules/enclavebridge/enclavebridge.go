@@ -76,7 +76,15 @@ func shardKey(prefix []byte, shard sidechain.ShardID) []byte {
 	return append(append([]byte{}, prefix...), shard[:]...)
 }
 
-func unshieldKey(shard sidechain.ShardID, callHash [32]byte) []byte {
+// StatusKey is the state key of a shard's ShardStatus.
+func StatusKey(shard sidechain.ShardID) []byte { return shardKey(prefixStatus, shard) }
+
+// ConfigKey is the state key of a shard's configuration (UpgradableShardConfig).
+func ConfigKey(shard sidechain.ShardID) []byte { return shardKey(prefixConfig, shard) }
+
+// UnshieldKey is the state key recording that the unshielding with callHash
+// was executed for shard; its value is the height it ran at.
+func UnshieldKey(shard sidechain.ShardID, callHash [32]byte) []byte {
 	return append(shardKey(prefixUnshield, shard), callHash[:]...)
 }
 
@@ -271,7 +279,7 @@ func (m *Module) Primary(ctx *types.Context, shard sidechain.ShardID) (account.I
 // executed for the shard, and at which height.
 func (m *Module) UnshieldExecuted(ctx *types.Context, shard sidechain.ShardID, callHash [32]byte) (int64, bool) {
 	var h int64
-	ok := ctx.Get(unshieldKey(shard, callHash), &h)
+	ok := ctx.Get(UnshieldKey(shard, callHash), &h)
 	return h, ok
 }
 
@@ -396,7 +404,7 @@ func (m *Module) unshieldFunds(ctx *types.Context, a UnshieldFundsArgs) error {
 	if err := m.bal.Transfer(ctx, bonding, a.Beneficiary, a.Amount); err != nil {
 		return err
 	}
-	ctx.Set(unshieldKey(a.Shard, a.CallHash), ctx.Block.Height)
+	ctx.Set(UnshieldKey(a.Shard, a.CallHash), ctx.Block.Height)
 	ctx.Emit(types.NewEvent(ModuleName, "UnshieldedFunds",
 		"shard", a.Shard, "beneficiary", a.Beneficiary, "amount", a.Amount, "call_hash", hex0x(a.CallHash[:]), "by", ctx.Origin.Signer))
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/state"
+	"github.com/integritee-go/integritee/parentchain/state/statetest"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/sidechain"
 )
@@ -61,7 +62,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := state.Open(t.TempDir())
+	st, err := state.Open(t.TempDir(), statetest.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +147,8 @@ func (e *env) free(id account.ID) types.Balance { return e.bal.Account(e.ctx(id)
 
 func (e *env) commit() {
 	e.t.Helper()
-	e.hash = e.o.AppHash(e.hash, e.height)
-	if err := e.store.Commit(e.o, e.height, e.hash); err != nil {
+	var err error
+	if e.hash, err = e.store.CommitOverlay(e.o, e.height); err != nil {
 		e.t.Fatal(err)
 	}
 	e.o = state.NewOverlay(e.store)

@@ -26,7 +26,8 @@ var (
 
 var prefixLatest = []byte("sidechain/latest/")
 
-func latestKey(shard sc.ShardID) []byte {
+// LatestKey is the state key of a shard's last confirmed sidechain block.
+func LatestKey(shard sc.ShardID) []byte {
 	return append(append([]byte{}, prefixLatest...), shard[:]...)
 }
 
@@ -66,7 +67,7 @@ func (*Module) Name() string { return ModuleName }
 // Latest returns the shard's last confirmed block.
 func (m *Module) Latest(ctx *types.Context, shard sc.ShardID) (BlockConfirmation, bool) {
 	var c BlockConfirmation
-	ok := ctx.Get(latestKey(shard), &c)
+	ok := ctx.Get(LatestKey(shard), &c)
 	return c, ok
 }
 
@@ -97,7 +98,7 @@ func (m *Module) confirm(ctx *types.Context, a ConfirmImportedSidechainBlockArgs
 	case confirmed && a.Candidate.Number <= latest.Number:
 		return ErrNotDescendant.Wrap("candidate #%d, ancestor #%d", a.Candidate.Number, latest.Number)
 	}
-	ctx.Set(latestKey(a.Shard), a.Candidate)
+	ctx.Set(LatestKey(a.Shard), a.Candidate)
 	ctx.Emit(types.NewEvent(ModuleName, "FinalizedSidechainBlock",
 		"shard", a.Shard, "block_number", a.Candidate.Number, "block_hash", hex0x(a.Candidate.Hash[:]), "by", sender))
 	return nil

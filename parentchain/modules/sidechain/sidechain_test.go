@@ -16,6 +16,7 @@ import (
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/state"
+	"github.com/integritee-go/integritee/parentchain/state/statetest"
 	"github.com/integritee-go/integritee/parentchain/types"
 	sc "github.com/integritee-go/integritee/sidechain"
 )
@@ -56,7 +57,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := state.Open(t.TempDir())
+	st, err := state.Open(t.TempDir(), statetest.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +247,8 @@ func TestQuery(t *testing.T) {
 	if _, err := e.confirm(e1, shardA, nil, b); err != nil {
 		t.Fatal(err)
 	}
-	e.hash = e.o.AppHash(nil, 1)
-	if err := e.store.Commit(e.o, 1, e.hash); err != nil {
+	var err error
+	if e.hash, err = e.store.CommitOverlay(e.o, 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{shardA.String(), shardA.Hex()} {
@@ -261,7 +262,7 @@ func TestQuery(t *testing.T) {
 			t.Fatalf("latest\n got %s\nwant %s", got, want)
 		}
 	}
-	_, err := e.m.Query(e.store, []string{"latest", shardB.String()})
+	_, err = e.m.Query(e.store, []string{"latest", shardB.String()})
 	wantErr(t, err, types.ErrNotFound)
 	_, err = e.m.Query(e.store, []string{"latest", "zz"})
 	wantErr(t, err, types.ErrBadQuery)

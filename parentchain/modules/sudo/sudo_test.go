@@ -12,6 +12,7 @@ import (
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
 	"github.com/integritee-go/integritee/parentchain/modules/sudo"
 	"github.com/integritee-go/integritee/parentchain/state"
+	"github.com/integritee-go/integritee/parentchain/state/statetest"
 	"github.com/integritee-go/integritee/parentchain/types"
 )
 
@@ -69,7 +70,7 @@ type env struct {
 
 func newEnv(t *testing.T, d sudo.Dispatcher) *env {
 	t.Helper()
-	s, err := state.Open(filepath.Join(t.TempDir(), "state"))
+	s, err := state.Open(filepath.Join(t.TempDir(), "state"), statetest.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func (e *env) key() (account.ID, bool) { return e.m.Key(e.ctx(account.ID{})) }
 func (e *env) commit() {
 	e.t.Helper()
 	h, _ := e.store.LastCommit()
-	if err := e.store.Commit(e.block, h+1, nil); err != nil {
+	if _, err := e.store.CommitOverlay(e.block, h+1); err != nil {
 		e.t.Fatal(err)
 	}
 	e.block = state.NewOverlay(e.store)

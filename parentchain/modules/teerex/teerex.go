@@ -71,7 +71,8 @@ var (
 	prefixEnclave = []byte("teerex/enclave/")
 )
 
-func enclaveKey(id account.ID) []byte {
+// EnclaveKey is the state key of an enclave's registration.
+func EnclaveKey(id account.ID) []byte {
 	return append(append([]byte{}, prefixEnclave...), id[:]...)
 }
 
@@ -230,7 +231,7 @@ func (m *Module) Params(ctx *types.Context) Params {
 // Enclave returns the enclave registered with signer.
 func (m *Module) Enclave(ctx *types.Context, signer account.ID) (Enclave, bool) {
 	var e Enclave
-	ok := ctx.Get(enclaveKey(signer), &e)
+	ok := ctx.Get(EnclaveKey(signer), &e)
 	return e, ok
 }
 
@@ -359,7 +360,7 @@ func (m *Module) register(ctx *types.Context, a RegisterEnclaveArgs) error {
 		ctx.Set(keyCount, m.Count(ctx)+1)
 	}
 	e.MrEnclave, e.Debug, e.Method, e.Timestamp, e.URL = r.MrEnclave, r.Debug, a.Method, quoteMs, a.URL
-	ctx.Set(enclaveKey(sender), e)
+	ctx.Set(EnclaveKey(sender), e)
 	name := "EnclaveRegistered"
 	if renewal {
 		name = "EnclaveRenewed"
@@ -382,7 +383,7 @@ func (m *Module) unregister(ctx *types.Context, signer account.ID) error {
 			return ErrUnregisterTooEarly.Wrap("%s attested %d ms ago, renewal period %d ms", signer, age, period)
 		}
 	}
-	ctx.Store.Delete(enclaveKey(signer))
+	ctx.Store.Delete(EnclaveKey(signer))
 	ctx.Set(keyCount, m.Count(ctx)-1)
 	ctx.Emit(types.NewEvent(ModuleName, "EnclaveUnregistered", "signer", signer, "by", sender))
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/parentchain/state"
+	"github.com/integritee-go/integritee/parentchain/state/statetest"
 	"github.com/integritee-go/integritee/parentchain/types"
 )
 
@@ -83,7 +84,7 @@ type env struct {
 
 func newEnv(t *testing.T, genesis string, verifiers ...attestation.Verifier) *env {
 	t.Helper()
-	st, err := state.Open(t.TempDir())
+	st, err := state.Open(t.TempDir(), statetest.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +136,8 @@ func (e *env) mustRegister(signer account.ID, mr attestation.MrEnclave, url stri
 
 func (e *env) commit() {
 	e.t.Helper()
-	e.hash = e.o.AppHash(e.hash, e.height)
-	if err := e.store.Commit(e.o, e.height, e.hash); err != nil {
+	var err error
+	if e.hash, err = e.store.CommitOverlay(e.o, e.height); err != nil {
 		e.t.Fatal(err)
 	}
 	e.o = state.NewOverlay(e.store)
