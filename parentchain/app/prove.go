@@ -11,10 +11,6 @@ import (
 	"github.com/integritee-go/integritee/parentchain/types"
 )
 
-// ErrHeightUnavailable answers a proven query for a height the node cannot
-// prove: not committed yet, or older than the versions it keeps.
-var ErrHeightUnavailable = types.NewError("query", 4, "HeightUnavailable", "height is not provable on this node")
-
 // prove answers "/store/<module>/key": data is the raw state key. The
 // answer holds the key, the stored bytes (nil when absent), the height and,
 // when asked for, the proof ops (package parentchain/proof), which verify
@@ -42,7 +38,7 @@ func (a *App) prove(req *abci.QueryRequest) *abci.QueryResponse {
 		return fail(types.ErrBadQuery.Wrap("key %q belongs to module %q, the path names %q", req.Data, m, module))
 	}
 	if !ok {
-		return fail(ErrHeightUnavailable.Wrap("nothing committed yet"))
+		return fail(types.ErrHeightUnavailable.Wrap("nothing committed yet"))
 	}
 	height := req.Height
 	switch {
@@ -54,7 +50,7 @@ func (a *App) prove(req *abci.QueryRequest) *abci.QueryResponse {
 	p, err := a.store.Prove(height, req.Data)
 	switch {
 	case errors.Is(err, state.ErrHeightUnavailable):
-		return fail(ErrHeightUnavailable.Wrap("%v", err))
+		return fail(types.ErrHeightUnavailable.Wrap("%v", err))
 	case errors.Is(err, state.ErrUnknownModule):
 		return fail(types.ErrUnknownPath.Wrap("no module %q", module))
 	case err != nil:

@@ -161,12 +161,16 @@ func (c *commitment) stage(writes []smt.Write) (*Staged, error) {
 	return &Staged{base: base, trees: trees, appHash: proof.AppHash(c.modules, c.roots(trees))}, nil
 }
 
-func (c *commitment) check(st *Staged) error {
+func (c *commitment) check(st *Staged, height int64) error {
 	if st == nil {
 		return fmt.Errorf("%w: nothing staged", ErrStale)
 	}
-	if st.base != c.latest() {
+	last := c.latest()
+	if st.base != last {
 		return ErrStale
+	}
+	if last != nil && height != last.height+1 {
+		return fmt.Errorf("%w: height %d does not follow the last commit %d", ErrStale, height, last.height)
 	}
 	return nil
 }
@@ -186,9 +190,10 @@ func (c *commitment) install(height int64, st *Staged, snap *pebble.Snapshot) {
 	}
 }
 
+// at returns the version of height; the caller holds c.mu (read), and
+// keeps holding it while it reads the version's snapshot, which install
+// closes once the version is dropped.
 func (c *commitment) at(height int64) (*version, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
 	if len(c.versions) == 0 {
 		return nil, fmt.Errorf("%w: nothing committed", ErrHeightUnavailable)
 	}
@@ -324,6 +329,8 @@ func (s *Store) Provable() (lo, hi int64, ok bool) {
 
 // AppHashAt returns the app hash committed at a provable height.
 func (s *Store) AppHashAt(height int64) ([]byte, error) {
+	s.commit.mu.RLock()
+	defer s.commit.mu.RUnlock()
 	v, err := s.commit.at(height)
 	if err != nil {
 		return nil, err
@@ -335,12 +342,15 @@ func (s *Store) AppHashAt(height int64) ([]byte, error) {
 func (s *Store) Prove(height int64, key []byte) (*Proof, error) {
 	m, err := proof.Module(key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrUnknownModule, err)
 	}
 	i, ok := s.commit.index[m]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownModule, m)
 	}
+	// Held until the snapshot is read: a commit may drop the version.
+	s.commit.mu.RLock()
+	defer s.commit.mu.RUnlock()
 	v, err := s.commit.at(height)
 	if err != nil {
 		return nil, err

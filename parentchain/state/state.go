@@ -119,7 +119,7 @@ func (s *Store) LastCommit() (int64, []byte) {
 // app hash of st, which Stage computed from o, and makes the height
 // provable.
 func (s *Store) Commit(o *Overlay, height int64, st *Staged) error {
-	if err := s.commit.check(st); err != nil {
+	if err := s.commit.check(st, height); err != nil {
 		return err
 	}
 	appHash := st.AppHash()

@@ -2,8 +2,6 @@ package state_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,12 +11,25 @@ import (
 	"github.com/integritee-go/integritee/parentchain/state"
 )
 
+// testModules are the modules of the stores these tests open: every key a
+// test writes starts with one of them and a '/'.
+var testModules = []string{"a", "b", "m"}
+
+func testConfig() state.Config { return state.Config{Modules: testModules} }
+
 // openStore opens a fresh store in a temporary directory and closes it when
 // the test ends.
-func openStore(t *testing.T) (*state.Store, string) {
+func openStore(t testing.TB) (*state.Store, string) {
+	t.Helper()
+	return openStoreWith(t, testConfig())
+}
+
+// openStoreWith opens a fresh store with cfg in a temporary directory and
+// closes it when the test ends.
+func openStoreWith(t testing.TB, cfg state.Config) (*state.Store, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "state")
-	s, err := state.Open(dir)
+	s, err := state.Open(dir, cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -26,11 +37,21 @@ func openStore(t *testing.T) (*state.Store, string) {
 	return s, dir
 }
 
-// commit commits kv (a nil value means delete) as block height, chaining the
-// app hash from the last commit, and returns the new app hash.
-func commit(t *testing.T, s *state.Store, height int64, kv map[string][]byte) []byte {
+// reopen opens dir again with cfg and closes it when the test ends.
+func reopen(t testing.TB, dir string, cfg state.Config) *state.Store {
 	t.Helper()
-	_, prev := s.LastCommit()
+	s, err := state.Open(dir, cfg)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// commit commits kv (a nil value means delete) as block height and returns
+// the new app hash.
+func commit(t testing.TB, s *state.Store, height int64, kv map[string][]byte) []byte {
+	t.Helper()
 	o := state.NewOverlay(s)
 	for k, v := range kv {
 		if v == nil {
@@ -39,8 +60,8 @@ func commit(t *testing.T, s *state.Store, height int64, kv map[string][]byte) []
 			o.Set([]byte(k), v)
 		}
 	}
-	hash := o.AppHash(prev, height)
-	if err := s.Commit(o, height, hash); err != nil {
+	hash, err := s.CommitOverlay(o, height)
+	if err != nil {
 		t.Fatalf("Commit height %d: %v", height, err)
 	}
 	return hash
@@ -69,12 +90,12 @@ func wantAbsent(t *testing.T, name string, g interface{ Get([]byte) ([]byte, boo
 
 func TestOverlayReadsThroughToCommittedState(t *testing.T) {
 	s, _ := openStore(t)
-	commit(t, s, 1, map[string][]byte{"k": []byte("committed")})
+	commit(t, s, 1, map[string][]byte{"m/k": []byte("committed")})
 
 	o := state.NewOverlay(s)
 
-	wantGet(t, "overlay", o, "k", "committed")
-	wantAbsent(t, "overlay", o, "missing")
+	wantGet(t, "overlay", o, "m/k", "committed")
+	wantAbsent(t, "overlay", o, "m/missing")
 	if o.Len() != 0 {
 		t.Errorf("reads buffered %d writes", o.Len())
 	}
@@ -82,16 +103,16 @@ func TestOverlayReadsThroughToCommittedState(t *testing.T) {
 
 func TestOverlaySetShadowsParentWithoutTouchingIt(t *testing.T) {
 	s, _ := openStore(t)
-	commit(t, s, 1, map[string][]byte{"k": []byte("old")})
+	commit(t, s, 1, map[string][]byte{"m/k": []byte("old")})
 	o := state.NewOverlay(s)
 
-	o.Set([]byte("k"), []byte("new"))
-	o.Set([]byte("fresh"), []byte("v"))
+	o.Set([]byte("m/k"), []byte("new"))
+	o.Set([]byte("m/fresh"), []byte("v"))
 
-	wantGet(t, "overlay", o, "k", "new")
-	wantGet(t, "overlay", o, "fresh", "v")
-	wantGet(t, "store", s, "k", "old")
-	wantAbsent(t, "store", s, "fresh")
+	wantGet(t, "overlay", o, "m/k", "new")
+	wantGet(t, "overlay", o, "m/fresh", "v")
+	wantGet(t, "store", s, "m/k", "old")
+	wantAbsent(t, "store", s, "m/fresh")
 	if o.Len() != 2 {
 		t.Errorf("Len = %d, want 2", o.Len())
 	}
@@ -99,16 +120,16 @@ func TestOverlaySetShadowsParentWithoutTouchingIt(t *testing.T) {
 
 func TestOverlayDeleteShadowsParentAndSetRevives(t *testing.T) {
 	s, _ := openStore(t)
-	commit(t, s, 1, map[string][]byte{"k": []byte("old")})
+	commit(t, s, 1, map[string][]byte{"m/k": []byte("old")})
 	o := state.NewOverlay(s)
 
-	o.Delete([]byte("k"))
+	o.Delete([]byte("m/k"))
 
-	wantAbsent(t, "overlay after delete", o, "k")
-	wantGet(t, "store", s, "k", "old")
+	wantAbsent(t, "overlay after delete", o, "m/k")
+	wantGet(t, "store", s, "m/k", "old")
 
-	o.Set([]byte("k"), []byte("again"))
-	wantGet(t, "overlay after re-set", o, "k", "again")
+	o.Set([]byte("m/k"), []byte("again"))
+	wantGet(t, "overlay after re-set", o, "m/k", "again")
 	if o.Len() != 1 {
 		t.Errorf("Len = %d, want 1 (one key written)", o.Len())
 	}
@@ -119,25 +140,25 @@ func TestOverlaySetCopiesTheValue(t *testing.T) {
 	o := state.NewOverlay(s)
 	v := []byte("value")
 
-	o.Set([]byte("k"), v)
+	o.Set([]byte("m/k"), v)
 	v[0] = 'X'
 
-	wantGet(t, "overlay", o, "k", "value")
+	wantGet(t, "overlay", o, "m/k", "value")
 }
 
 func TestOverlayEmptyValueIsPresent(t *testing.T) {
 	s, _ := openStore(t)
 	o := state.NewOverlay(s)
 
-	o.Set([]byte("k"), nil)
+	o.Set([]byte("m/k"), nil)
 
-	if _, ok := o.Get([]byte("k")); !ok {
+	if _, ok := o.Get([]byte("m/k")); !ok {
 		t.Fatal("key set to an empty value reads as absent in the overlay")
 	}
-	if err := s.Commit(o, 1, nil); err != nil {
+	if _, err := s.CommitOverlay(o, 1); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := s.Get([]byte("k")); !ok || len(v) != 0 {
+	if v, ok := s.Get([]byte("m/k")); !ok || len(v) != 0 {
 		t.Errorf("store: Get = %q, %v; want empty, present", v, ok)
 	}
 }
@@ -145,82 +166,82 @@ func TestOverlayEmptyValueIsPresent(t *testing.T) {
 func TestOverlayChainReadsThroughEveryParent(t *testing.T) {
 	s, _ := openStore(t)
 	commit(t, s, 1, map[string][]byte{
-		"store-only": []byte("s"),
-		"shadowed":   []byte("from store"),
-		"deleted":    []byte("from store"),
+		"m/store-only": []byte("s"),
+		"m/shadowed":   []byte("from store"),
+		"m/deleted":    []byte("from store"),
 	})
 	block := state.NewOverlay(s)
-	block.Set([]byte("block-only"), []byte("b"))
-	block.Set([]byte("shadowed"), []byte("from block"))
+	block.Set([]byte("m/block-only"), []byte("b"))
+	block.Set([]byte("m/shadowed"), []byte("from block"))
 	tx := block.Child()
-	tx.Delete([]byte("deleted"))
-	tx.Set([]byte("tx-only"), []byte("t"))
+	tx.Delete([]byte("m/deleted"))
+	tx.Set([]byte("m/tx-only"), []byte("t"))
 
 	call := tx.Child()
 
-	wantGet(t, "call", call, "store-only", "s")
-	wantGet(t, "call", call, "block-only", "b")
-	wantGet(t, "call", call, "tx-only", "t")
-	wantGet(t, "call", call, "shadowed", "from block")
-	wantAbsent(t, "call", call, "deleted")
-	wantAbsent(t, "call", call, "nowhere")
-	wantGet(t, "block", block, "deleted", "from store")
-	wantAbsent(t, "block", block, "tx-only")
+	wantGet(t, "call", call, "m/store-only", "s")
+	wantGet(t, "call", call, "m/block-only", "b")
+	wantGet(t, "call", call, "m/tx-only", "t")
+	wantGet(t, "call", call, "m/shadowed", "from block")
+	wantAbsent(t, "call", call, "m/deleted")
+	wantAbsent(t, "call", call, "m/nowhere")
+	wantGet(t, "block", block, "m/deleted", "from store")
+	wantAbsent(t, "block", block, "m/tx-only")
 }
 
 func TestChildWritesReachParentOnlyOnApply(t *testing.T) {
 	s, _ := openStore(t)
 	parent := state.NewOverlay(s)
-	parent.Set([]byte("doomed"), []byte("p"))
-	parent.Set([]byte("overwritten"), []byte("p"))
+	parent.Set([]byte("m/doomed"), []byte("p"))
+	parent.Set([]byte("m/overwritten"), []byte("p"))
 	child := parent.Child()
-	child.Set([]byte("new"), []byte("c"))
-	child.Set([]byte("overwritten"), []byte("c"))
-	child.Delete([]byte("doomed"))
+	child.Set([]byte("m/new"), []byte("c"))
+	child.Set([]byte("m/overwritten"), []byte("c"))
+	child.Delete([]byte("m/doomed"))
 
-	wantAbsent(t, "parent before Apply", parent, "new")
-	wantGet(t, "parent before Apply", parent, "overwritten", "p")
-	wantGet(t, "parent before Apply", parent, "doomed", "p")
+	wantAbsent(t, "parent before Apply", parent, "m/new")
+	wantGet(t, "parent before Apply", parent, "m/overwritten", "p")
+	wantGet(t, "parent before Apply", parent, "m/doomed", "p")
 
 	child.Apply()
 
-	wantGet(t, "parent after Apply", parent, "new", "c")
-	wantGet(t, "parent after Apply", parent, "overwritten", "c")
-	wantAbsent(t, "parent after Apply", parent, "doomed")
+	wantGet(t, "parent after Apply", parent, "m/new", "c")
+	wantGet(t, "parent after Apply", parent, "m/overwritten", "c")
+	wantAbsent(t, "parent after Apply", parent, "m/doomed")
 	if parent.Len() != 3 {
 		t.Errorf("parent Len = %d, want 3", parent.Len())
 	}
-	wantAbsent(t, "store", s, "new")
+	wantAbsent(t, "store", s, "m/new")
 }
 
 func TestAppliedDeleteOfCommittedKeyReachesTheStore(t *testing.T) {
 	s, _ := openStore(t)
-	commit(t, s, 1, map[string][]byte{"k": []byte("v")})
+	commit(t, s, 1, map[string][]byte{"m/k": []byte("v")})
 	block := state.NewOverlay(s)
 	tx := block.Child()
-	tx.Delete([]byte("k"))
+	tx.Delete([]byte("m/k"))
 
 	tx.Apply()
 
-	wantAbsent(t, "block", block, "k")
-	if err := s.Commit(block, 2, nil); err != nil {
+	wantAbsent(t, "block", block, "m/k")
+	if _, err := s.CommitOverlay(block, 2); err != nil {
 		t.Fatal(err)
 	}
-	wantAbsent(t, "store", s, "k")
+	wantAbsent(t, "store", s, "m/k")
 }
 
 func TestDiscardedChildLeavesParentUntouched(t *testing.T) {
 	s, _ := openStore(t)
 	parent := state.NewOverlay(s)
-	parent.Set([]byte("k"), []byte("p"))
+	parent.Set([]byte("m/k"), []byte("p"))
 	child := parent.Child()
 
-	child.Set([]byte("k"), []byte("c"))
-	child.Set([]byte("other"), []byte("c"))
+	child.Set([]byte("m/k"), []byte("c"))
+	child.Set([]byte("m/other"), []byte("c"))
 	// no Apply: the child is dropped
 
-	wantGet(t, "parent", parent, "k", "p")
-	wantAbsent(t, "parent", parent, "other")
+	wantGet(t, "parent", parent, "m/k", "p")
+	wantAbsent(t, "parent", parent, "m/other")
 	if parent.Len() != 1 {
 		t.Errorf("parent Len = %d, want 1", parent.Len())
 	}
@@ -229,7 +250,7 @@ func TestDiscardedChildLeavesParentUntouched(t *testing.T) {
 func TestApplyOnStoreBackedOverlayPanics(t *testing.T) {
 	s, _ := openStore(t)
 	o := state.NewOverlay(s)
-	o.Set([]byte("k"), []byte("v"))
+	o.Set([]byte("m/k"), []byte("v"))
 
 	defer func() {
 		r := recover()
@@ -239,7 +260,7 @@ func TestApplyOnStoreBackedOverlayPanics(t *testing.T) {
 		if msg := fmt.Sprint(r); !strings.Contains(msg, "Store.Commit") {
 			t.Errorf("panic %q does not point to Store.Commit", msg)
 		}
-		wantAbsent(t, "store", s, "k")
+		wantAbsent(t, "store", s, "m/k")
 	}()
 	o.Apply()
 }
@@ -258,30 +279,26 @@ func TestFreshStoreHasNoLastCommit(t *testing.T) {
 
 func TestCommitIsDurableAcrossCloseAndOpen(t *testing.T) {
 	s, dir := openStore(t)
-	commit(t, s, 1, map[string][]byte{"gone": []byte("x"), "kept": []byte("x")})
+	commit(t, s, 1, map[string][]byte{"m/gone": []byte("x"), "m/kept": []byte("x")})
 	o := state.NewOverlay(s)
-	o.Set([]byte("a"), []byte("1"))
-	o.Set([]byte("b"), []byte("2"))
-	o.Set([]byte("kept"), []byte("y"))
-	o.Delete([]byte("gone"))
-	hash := bytes.Repeat([]byte{0xab}, 32)
+	o.Set([]byte("a/1"), []byte("1"))
+	o.Set([]byte("b/2"), []byte("2"))
+	o.Set([]byte("m/kept"), []byte("y"))
+	o.Delete([]byte("m/gone"))
 
-	if err := s.Commit(o, 2, hash); err != nil {
+	hash, err := s.CommitOverlay(o, 2)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := state.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := reopen(t, dir, testConfig())
 
-	wantGet(t, "reopened", s2, "a", "1")
-	wantGet(t, "reopened", s2, "b", "2")
-	wantGet(t, "reopened", s2, "kept", "y")
-	wantAbsent(t, "reopened", s2, "gone")
+	wantGet(t, "reopened", s2, "a/1", "1")
+	wantGet(t, "reopened", s2, "b/2", "2")
+	wantGet(t, "reopened", s2, "m/kept", "y")
+	wantAbsent(t, "reopened", s2, "m/gone")
 	h, got := s2.LastCommit()
 	if h != 2 || !bytes.Equal(got, hash) {
 		t.Errorf("LastCommit after reopen = %d, %x; want 2, %x", h, got, hash)
@@ -290,23 +307,22 @@ func TestCommitIsDurableAcrossCloseAndOpen(t *testing.T) {
 
 func TestUncommittedOverlayLeavesNoTraceAfterReopen(t *testing.T) {
 	s, dir := openStore(t)
-	hash1 := commit(t, s, 1, map[string][]byte{"k": []byte("v1")})
+	hash1 := commit(t, s, 1, map[string][]byte{"m/k": []byte("v1")})
 	o := state.NewOverlay(s)
-	o.Set([]byte("k"), []byte("v2"))
-	o.Set([]byte("new"), []byte("x"))
+	o.Set([]byte("m/k"), []byte("v2"))
+	o.Set([]byte("m/new"), []byte("x"))
+	if _, err := s.Stage(o); err != nil { // staged, never committed
+		t.Fatal(err)
+	}
 
 	// The node stops before committing block 2.
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := state.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := reopen(t, dir, testConfig())
 
-	wantGet(t, "reopened", s2, "k", "v1")
-	wantAbsent(t, "reopened", s2, "new")
+	wantGet(t, "reopened", s2, "m/k", "v1")
+	wantAbsent(t, "reopened", s2, "m/new")
 	if h, got := s2.LastCommit(); h != 1 || !bytes.Equal(got, hash1) {
 		t.Errorf("LastCommit = %d, %x; want 1, %x", h, got, hash1)
 	}
@@ -318,10 +334,14 @@ func TestCommitLandsWritesAndHeightTogether(t *testing.T) {
 	o := state.NewOverlay(s)
 	keys := make([]string, 200)
 	for i := range keys {
-		keys[i] = fmt.Sprintf("key/%03d", i)
+		keys[i] = fmt.Sprintf("%s/key/%03d", testModules[i%len(testModules)], i)
 		o.Set([]byte(keys[i]), []byte(keys[i]))
 	}
-	hash2 := o.AppHash(hash1, 2)
+	staged, err := s.Stage(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash2 := staged.AppHash()
 
 	// Before Commit the store shows none of the block and the old height.
 	for _, k := range keys {
@@ -331,7 +351,7 @@ func TestCommitLandsWritesAndHeightTogether(t *testing.T) {
 		t.Fatalf("LastCommit before Commit = %d, %x", h, got)
 	}
 
-	if err := s.Commit(o, 2, hash2); err != nil {
+	if err := s.Commit(o, 2, staged); err != nil {
 		t.Fatal(err)
 	}
 
@@ -347,7 +367,7 @@ func TestLastCommitTracksTheLatestBlock(t *testing.T) {
 	s, _ := openStore(t)
 	var last []byte
 	for h := int64(1); h <= 3; h++ {
-		last = commit(t, s, h, map[string][]byte{fmt.Sprint(h): []byte("x")})
+		last = commit(t, s, h, map[string][]byte{fmt.Sprintf("m/%d", h): []byte("x")})
 	}
 
 	h, hash := s.LastCommit()
@@ -359,12 +379,12 @@ func TestLastCommitTracksTheLatestBlock(t *testing.T) {
 
 func TestStoreGetReturnsACopy(t *testing.T) {
 	s, _ := openStore(t)
-	commit(t, s, 1, map[string][]byte{"k": []byte("value")})
+	commit(t, s, 1, map[string][]byte{"m/k": []byte("value")})
 
-	v, _ := s.Get([]byte("k"))
+	v, _ := s.Get([]byte("m/k"))
 	v[0] = 'X'
 
-	wantGet(t, "store", s, "k", "value")
+	wantGet(t, "store", s, "m/k", "value")
 }
 
 func TestCloseTwiceIsFine(t *testing.T) {
@@ -384,7 +404,7 @@ func TestOpenFailsOnAFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := state.Open(path)
+	s, err := state.Open(path, testConfig())
 
 	if err == nil {
 		s.Close()
@@ -415,82 +435,91 @@ func wantKVs(t *testing.T, name string, got, want []kv) {
 func TestIterateVisitsPrefixInKeyOrder(t *testing.T) {
 	s, _ := openStore(t)
 	commit(t, s, 1, map[string][]byte{
-		"acct/c":  []byte("3"),
-		"acct/a":  []byte("1"),
-		"acct/b":  []byte("2"),
-		"acct":    []byte("no slash"),
-		"acct0":   []byte("sibling"),
-		"accs/z":  []byte("before"),
-		"other/a": []byte("x"),
+		"m/acct/c":  []byte("3"),
+		"m/acct/a":  []byte("1"),
+		"m/acct/b":  []byte("2"),
+		"m/acct":    []byte("no slash"),
+		"m/acct0":   []byte("sibling"),
+		"m/accs/z":  []byte("before"),
+		"m/other/a": []byte("x"),
+		"a/acct/a":  []byte("other module"),
 	})
 	o := state.NewOverlay(s)
-	o.Set([]byte("acct/uncommitted"), []byte("x"))
+	o.Set([]byte("m/acct/uncommitted"), []byte("x"))
 
-	got := collect(s, []byte("acct/"))
+	got := collect(s, []byte("m/acct/"))
 
-	wantKVs(t, "acct/", got, []kv{{"acct/a", "1"}, {"acct/b", "2"}, {"acct/c", "3"}})
+	wantKVs(t, "m/acct/", got, []kv{{"m/acct/a", "1"}, {"m/acct/b", "2"}, {"m/acct/c", "3"}})
 }
 
 func TestIterateSeesCommittedDeletes(t *testing.T) {
 	s, _ := openStore(t)
-	commit(t, s, 1, map[string][]byte{"p/a": []byte("1"), "p/b": []byte("2")})
-	commit(t, s, 2, map[string][]byte{"p/a": nil})
+	commit(t, s, 1, map[string][]byte{"m/p/a": []byte("1"), "m/p/b": []byte("2")})
+	commit(t, s, 2, map[string][]byte{"m/p/a": nil})
 
-	got := collect(s, []byte("p/"))
+	got := collect(s, []byte("m/p/"))
 
-	wantKVs(t, "p/", got, []kv{{"p/b", "2"}})
+	wantKVs(t, "m/p/", got, []kv{{"m/p/b", "2"}})
 }
 
 func TestIterateStopsWhenFnReturnsFalse(t *testing.T) {
 	s, _ := openStore(t)
-	commit(t, s, 1, map[string][]byte{"p/1": []byte("a"), "p/2": []byte("b"), "p/3": []byte("c")})
+	commit(t, s, 1, map[string][]byte{"m/p/1": []byte("a"), "m/p/2": []byte("b"), "m/p/3": []byte("c")})
 	var seen []string
 
-	s.Iterate([]byte("p/"), func(k, _ []byte) bool {
+	s.Iterate([]byte("m/p/"), func(k, _ []byte) bool {
 		seen = append(seen, string(k))
 		return len(seen) < 2
 	})
 
-	if fmt.Sprint(seen) != "[p/1 p/2]" {
-		t.Errorf("visited %q, want [p/1 p/2]", seen)
+	if fmt.Sprint(seen) != "[m/p/1 m/p/2]" {
+		t.Errorf("visited %q, want [m/p/1 m/p/2]", seen)
 	}
 }
 
 func TestIteratePrefixEndingIn0xff(t *testing.T) {
 	s, _ := openStore(t)
 	commit(t, s, 1, map[string][]byte{
-		"p\xfe":     []byte("below"),
-		"p\xfe\xff": []byte("below"),
-		"p\xff":     []byte("1"),
-		"p\xff\x00": []byte("2"),
-		"p\xff\xff": []byte("3"),
-		"q":         []byte("above"),
-		"q\x00":     []byte("above"),
+		"m/p\xfe":     []byte("below"),
+		"m/p\xfe\xff": []byte("below"),
+		"m/p\xff":     []byte("1"),
+		"m/p\xff\x00": []byte("2"),
+		"m/p\xff\xff": []byte("3"),
+		"m/q":         []byte("above"),
+		"m/q\x00":     []byte("above"),
 	})
 
-	got := collect(s, []byte("p\xff"))
+	got := collect(s, []byte("m/p\xff"))
 
-	wantKVs(t, "p\\xff", got, []kv{{"p\xff", "1"}, {"p\xff\x00", "2"}, {"p\xff\xff", "3"}})
+	wantKVs(t, "m/p\\xff", got, []kv{{"m/p\xff", "1"}, {"m/p\xff\x00", "2"}, {"m/p\xff\xff", "3"}})
 }
 
+// A prefix of only 0xff bytes has no upper bound: the iteration runs to the
+// end of the key space. Module names may hold 0xff bytes, so the keys here
+// are in such modules.
 func TestIteratePrefixOfOnly0xff(t *testing.T) {
-	s, _ := openStore(t)
+	s, _ := openStoreWith(t, state.Config{Modules: []string{
+		"\xfe\xff\xff", "\xff\xfe", "\xff\xff", "\xff\xff\x01", "\xff\xff\xff",
+	}})
 	commit(t, s, 1, map[string][]byte{
-		"\xfe\xff\xff": []byte("below"),
-		"\xff\xfe":     []byte("below"),
-		"\xff\xff":     []byte("1"),
-		"\xff\xff\x01": []byte("2"),
-		"\xff\xff\xff": []byte("3"),
+		"\xfe\xff\xff/\xff":     []byte("below"),
+		"\xff\xfe/\xff":         []byte("below"),
+		"\xff\xff/1":            []byte("1"),
+		"\xff\xff\x01/2":        []byte("2"),
+		"\xff\xff\xff/\xff":     []byte("3"),
+		"\xff\xff\xff/\xff\xff": []byte("4"),
 	})
 
 	got := collect(s, []byte("\xff\xff"))
 
-	wantKVs(t, "\\xff\\xff", got, []kv{{"\xff\xff", "1"}, {"\xff\xff\x01", "2"}, {"\xff\xff\xff", "3"}})
+	wantKVs(t, "\\xff\\xff", got, []kv{
+		{"\xff\xff\x01/2", "2"}, {"\xff\xff/1", "1"}, {"\xff\xff\xff/\xff", "3"}, {"\xff\xff\xff/\xff\xff", "4"},
+	})
 }
 
 func TestIterateEmptyPrefixVisitsEverything(t *testing.T) {
-	s, _ := openStore(t)
-	commit(t, s, 1, map[string][]byte{"b": []byte("2"), "a": []byte("1"), "\xff": []byte("3")})
+	s, _ := openStoreWith(t, state.Config{Modules: []string{"a", "b", "\xff"}})
+	commit(t, s, 1, map[string][]byte{"b/2": []byte("2"), "a/1": []byte("1"), "\xff/3": []byte("3")})
 	var keys []string
 
 	s.Iterate(nil, func(k, _ []byte) bool {
@@ -498,7 +527,7 @@ func TestIterateEmptyPrefixVisitsEverything(t *testing.T) {
 		return true
 	})
 
-	for _, want := range []string{"a", "b", "\xff"} {
+	for _, want := range []string{"a/1", "b/2", "\xff/3"} {
 		found := false
 		for _, k := range keys {
 			found = found || k == want
@@ -516,262 +545,12 @@ func TestIterateEmptyPrefixVisitsEverything(t *testing.T) {
 
 func TestIterateHandsOutCopies(t *testing.T) {
 	s, _ := openStore(t)
-	commit(t, s, 1, map[string][]byte{"p/a": []byte("1")})
+	commit(t, s, 1, map[string][]byte{"m/p/a": []byte("1")})
 
-	s.Iterate([]byte("p/"), func(k, v []byte) bool {
+	s.Iterate([]byte("m/p/"), func(k, v []byte) bool {
 		k[0], v[0] = 'X', 'X'
 		return true
 	})
 
-	wantGet(t, "store", s, "p/a", "1")
-}
-
-// ---- AppHash ----
-
-func TestAppHashIsIndependentOfWriteOrder(t *testing.T) {
-	s, _ := openStore(t)
-	prev := bytes.Repeat([]byte{7}, 32)
-	a := state.NewOverlay(s)
-	a.Set([]byte("x"), []byte("1"))
-	a.Set([]byte("y"), []byte("2"))
-	a.Delete([]byte("z"))
-	a.Set([]byte("w"), []byte("first"))
-	a.Set([]byte("w"), []byte("last"))
-	b := state.NewOverlay(s)
-	b.Set([]byte("w"), []byte("last"))
-	b.Delete([]byte("z"))
-	b.Set([]byte("y"), []byte("2"))
-	b.Set([]byte("x"), []byte("1"))
-	// c gets the same writes through a child overlay.
-	c := state.NewOverlay(s)
-	cc := c.Child()
-	cc.Delete([]byte("z"))
-	cc.Set([]byte("x"), []byte("1"))
-	cc.Apply()
-	c.Set([]byte("y"), []byte("2"))
-	c.Set([]byte("w"), []byte("last"))
-
-	want := a.AppHash(prev, 5)
-
-	for i := 0; i < 20; i++ { // map order varies between calls
-		if got := a.AppHash(prev, 5); !bytes.Equal(got, want) {
-			t.Fatalf("AppHash not stable across calls: %x vs %x", got, want)
-		}
-	}
-	if got := b.AppHash(prev, 5); !bytes.Equal(got, want) {
-		t.Errorf("reordered writes: %x, want %x", got, want)
-	}
-	if got := c.AppHash(prev, 5); !bytes.Equal(got, want) {
-		t.Errorf("writes via a child: %x, want %x", got, want)
-	}
-	if len(want) != sha256.Size {
-		t.Errorf("AppHash is %d bytes, want %d", len(want), sha256.Size)
-	}
-}
-
-func TestAppHashDependsOnlyOnTheBlocksWrites(t *testing.T) {
-	s1, _ := openStore(t)
-	s2, _ := openStore(t)
-	commit(t, s2, 1, map[string][]byte{"unrelated": []byte("state"), "x": []byte("old")})
-	o1 := state.NewOverlay(s1)
-	o2 := state.NewOverlay(s2)
-	for _, o := range []*state.Overlay{o1, o2} {
-		o.Set([]byte("x"), []byte("1"))
-	}
-
-	h1 := o1.AppHash(nil, 2)
-	h2 := o2.AppHash(nil, 2)
-
-	if !bytes.Equal(h1, h2) {
-		t.Errorf("same writes over different parents hash differently: %x vs %x", h1, h2)
-	}
-}
-
-func TestAppHashChangesWithEveryInput(t *testing.T) {
-	s, _ := openStore(t)
-	prev := bytes.Repeat([]byte{1}, 32)
-	base := func(o *state.Overlay) {
-		o.Set([]byte("k1"), []byte("v1"))
-		o.Set([]byte("k2"), []byte("v2"))
-		o.Delete([]byte("k3"))
-	}
-	type variant struct {
-		name   string
-		writes func(o *state.Overlay)
-		prev   []byte
-		height int64
-	}
-	variants := []variant{
-		{name: "base", writes: base},
-		{name: "other key", writes: func(o *state.Overlay) {
-			o.Set([]byte("k1"), []byte("v1"))
-			o.Set([]byte("k2x"), []byte("v2"))
-			o.Delete([]byte("k3"))
-		}},
-		{name: "other value", writes: func(o *state.Overlay) {
-			o.Set([]byte("k1"), []byte("v1"))
-			o.Set([]byte("k2"), []byte("v2x"))
-			o.Delete([]byte("k3"))
-		}},
-		{name: "extra write", writes: func(o *state.Overlay) { base(o); o.Set([]byte("k4"), []byte("v4")) }},
-		{name: "extra delete", writes: func(o *state.Overlay) { base(o); o.Delete([]byte("k4")) }},
-		{name: "delete dropped", writes: func(o *state.Overlay) {
-			o.Set([]byte("k1"), []byte("v1"))
-			o.Set([]byte("k2"), []byte("v2"))
-		}},
-		{name: "delete turned into empty set", writes: func(o *state.Overlay) {
-			o.Set([]byte("k1"), []byte("v1"))
-			o.Set([]byte("k2"), []byte("v2"))
-			o.Set([]byte("k3"), nil)
-		}},
-		{name: "set turned into delete", writes: func(o *state.Overlay) {
-			o.Set([]byte("k1"), []byte("v1"))
-			o.Delete([]byte("k2"))
-			o.Delete([]byte("k3"))
-		}},
-		{name: "key/value boundary moved", writes: func(o *state.Overlay) {
-			o.Set([]byte("k1v"), []byte("1"))
-			o.Set([]byte("k2"), []byte("v2"))
-			o.Delete([]byte("k3"))
-		}},
-		{name: "height", writes: base, height: 8},
-		{name: "previous hash", writes: base, prev: bytes.Repeat([]byte{2}, 32)},
-		{name: "no previous hash", writes: base, prev: []byte{}},
-		{name: "no writes", writes: func(*state.Overlay) {}},
-	}
-	seen := map[string]string{}
-
-	for _, v := range variants {
-		o := state.NewOverlay(s)
-		v.writes(o)
-		p, h := prev, int64(7)
-		if v.prev != nil {
-			p = v.prev
-		}
-		if v.height != 0 {
-			h = v.height
-		}
-		hash := string(o.AppHash(p, h))
-		if other, dup := seen[hash]; dup {
-			t.Errorf("%q and %q have the same app hash", v.name, other)
-		}
-		seen[hash] = v.name
-	}
-}
-
-func TestEmptyBlockStillChains(t *testing.T) {
-	s, _ := openStore(t)
-	prev := bytes.Repeat([]byte{9}, 32)
-	empty := state.NewOverlay(s)
-
-	h := empty.AppHash(prev, 4)
-
-	if bytes.Equal(h, prev) {
-		t.Error("empty block repeats the previous app hash")
-	}
-	if bytes.Equal(h, empty.AppHash(prev, 5)) {
-		t.Error("empty blocks at different heights hash alike")
-	}
-	if bytes.Equal(h, empty.AppHash(bytes.Repeat([]byte{8}, 32), 4)) {
-		t.Error("empty block does not commit to the previous app hash")
-	}
-	// The documented construction: SHA-256(prev || height || SHA-256(writes)),
-	// with no writes and the height as 8 big-endian bytes.
-	var hb [8]byte
-	binary.BigEndian.PutUint64(hb[:], 4)
-	noWrites := sha256.Sum256(nil)
-	want := sha256.Sum256(append(append(append([]byte{}, prev...), hb[:]...), noWrites[:]...))
-	if !bytes.Equal(h, want[:]) {
-		t.Errorf("empty block hash %x, want %x", h, want)
-	}
-}
-
-func TestChainedCommitsReproduceFromTheSameBlocks(t *testing.T) {
-	blocks := []map[string][]byte{
-		{"a": []byte("1"), "b": []byte("2")},
-		{},
-		{"a": nil, "c": []byte("3")},
-	}
-	run := func() []byte {
-		s, _ := openStore(t)
-		for i, b := range blocks {
-			commit(t, s, int64(i+1), b)
-		}
-		_, h := s.LastCommit()
-		return h
-	}
-
-	h1, h2 := run(), run()
-
-	if !bytes.Equal(h1, h2) {
-		t.Errorf("two nodes replaying the same blocks disagree: %x vs %x", h1, h2)
-	}
-}
-
-// Pairs of blocks whose writes would serialise to the same bytes if any of
-// the key length, the set/delete tag or the value length were left out of
-// the hash: their app hashes must differ.
-func TestAppHashEncodingIsUnambiguous(t *testing.T) {
-	s, _ := openStore(t)
-	type op struct {
-		k, v string
-		del  bool
-	}
-	pairs := []struct {
-		name string
-		a, b []op
-	}{
-		{"set/delete tag", []op{{k: "a", v: "b"}, {k: "x", del: true}}, []op{{k: "a", del: true}, {k: "b", v: "x"}}},
-		{"key length", []op{{k: "a", v: ""}}, []op{{k: "a\x01\x00\x00\x00\x00\x00\x00\x00", del: true}}},
-		{"value length", []op{{k: "a", v: "bc"}}, []op{{k: "ab", v: "c"}}},
-	}
-	for _, p := range pairs {
-		hash := func(ops []op) []byte {
-			o := state.NewOverlay(s)
-			for _, w := range ops {
-				if w.del {
-					o.Delete([]byte(w.k))
-				} else {
-					o.Set([]byte(w.k), []byte(w.v))
-				}
-			}
-			return o.AppHash(nil, 1)
-		}
-
-		if bytes.Equal(hash(p.a), hash(p.b)) {
-			t.Errorf("%s: %+v and %+v hash alike", p.name, p.a, p.b)
-		}
-	}
-}
-
-// The app hash is consensus-critical: every node must compute it byte for
-// byte alike. This pins the encoding of the writes: in key order, each
-// 8-byte big-endian key length, key, then 0 for a deletion or 1, 8-byte
-// value length and value.
-func TestAppHashEncodingOfWrites(t *testing.T) {
-	s, _ := openStore(t)
-	prev := bytes.Repeat([]byte{3}, 32)
-	o := state.NewOverlay(s)
-	o.Set([]byte("zz"), []byte("last"))
-	o.Delete([]byte("m"))
-	o.Set([]byte("a"), []byte("first"))
-
-	got := o.AppHash(prev, 12)
-
-	u64 := func(n int) []byte {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(n))
-		return b[:]
-	}
-	var w []byte
-	w = append(append(append(w, u64(1)...), "a"...), 1)
-	w = append(append(w, u64(5)...), "first"...)
-	w = append(append(append(w, u64(1)...), "m"...), 0)
-	w = append(append(append(w, u64(2)...), "zz"...), 1)
-	w = append(append(w, u64(4)...), "last"...)
-	writes := sha256.Sum256(w)
-	want := sha256.Sum256(append(append(append([]byte{}, prev...), u64(12)...), writes[:]...))
-	if !bytes.Equal(got, want[:]) {
-		t.Errorf("AppHash = %x, want %x", got, want)
-	}
+	wantGet(t, "store", s, "m/p/a", "1")
 }

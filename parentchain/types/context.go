@@ -150,6 +150,10 @@ var ErrBadQuery = NewError("query", 2, "BadArgument", "malformed query argument"
 // ErrNotFound is returned by queries for absent entries.
 var ErrNotFound = NewError("query", 3, "NotFound", "no such entry")
 
+// ErrHeightUnavailable answers a proven query for a height the node cannot
+// prove: not committed yet, or older than the versions it keeps.
+var ErrHeightUnavailable = NewError("query", 4, "HeightUnavailable", "height is not provable on this node")
+
 // QueryContext returns a context that reads committed state and panics on
 // any write, for answering queries with a module's ordinary accessors.
 func QueryContext(r Reader, codec *Codec) *Context {

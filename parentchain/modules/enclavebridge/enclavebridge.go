@@ -224,10 +224,35 @@ func (m *Module) ActiveConfig(ctx *types.Context, shard sidechain.ShardID) (Shar
 // AuthorisedFingerprint returns the mrenclave authorised for the shard: the
 // active configuration's fingerprint, or the shard id if it has none.
 func (m *Module) AuthorisedFingerprint(ctx *types.Context, shard sidechain.ShardID) attestation.MrEnclave {
-	if c, ok := m.ActiveConfig(ctx, shard); ok {
-		return c.EnclaveFingerprint
+	u, ok := m.ShardConfigRecord(ctx, shard)
+	if !ok {
+		return AuthorisedFingerprintOf(shard, nil, ctx.Block.Height)
 	}
-	return attestation.MrEnclave(shard)
+	return AuthorisedFingerprintOf(shard, &u, ctx.Block.Height)
+}
+
+// AuthorisedFingerprintOf is the rule of AuthorisedFingerprint on a stored
+// configuration (nil: none) read at height: the fingerprint of the
+// configuration active then, or the shard id itself.
+func AuthorisedFingerprintOf(shard sidechain.ShardID, cfg *UpgradableShardConfig, height int64) attestation.MrEnclave {
+	if cfg == nil {
+		return attestation.MrEnclave(shard)
+	}
+	return cfg.At(height).Active.EnclaveFingerprint
+}
+
+// FilterStatus is the rule of ShardStatus on stored data: the raw status
+// entries, in order, whose enclave lookup finds registered with the
+// authorised fingerprint fp. The enclave applies it to state it read by
+// proof, so it derives a shard's authorities exactly as the chain does.
+func FilterStatus(raw []ShardSignerStatus, fp attestation.MrEnclave, lookup func(account.ID) (teerex.Enclave, bool)) []ShardSignerStatus {
+	out := []ShardSignerStatus{}
+	for _, s := range raw {
+		if e, ok := lookup(s.Signer); ok && e.MrEnclave == fp {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // IsAuthorised reports whether signer is a registered enclave authorised for
@@ -256,14 +281,9 @@ func (m *Module) rawStatus(ctx *types.Context, shard sidechain.ShardID) []ShardS
 // ShardStatus returns the shard's enclaves in order of first activity,
 // leaving out those no longer registered or no longer authorised.
 func (m *Module) ShardStatus(ctx *types.Context, shard sidechain.ShardID) []ShardSignerStatus {
-	fp := m.AuthorisedFingerprint(ctx, shard)
-	out := []ShardSignerStatus{}
-	for _, s := range m.rawStatus(ctx, shard) {
-		if e, ok := m.reg.Enclave(ctx, s.Signer); ok && e.MrEnclave == fp {
-			out = append(out, s)
-		}
-	}
-	return out
+	return FilterStatus(m.rawStatus(ctx, shard), m.AuthorisedFingerprint(ctx, shard), func(id account.ID) (teerex.Enclave, bool) {
+		return m.reg.Enclave(ctx, id)
+	})
 }
 
 // Primary returns the shard's primary enclave: the first of its status.
