@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
 	"github.com/integritee-go/integritee/parentchain/types"
 )
@@ -46,11 +47,23 @@ func listAccountsCmd(e *env) *cobra.Command {
 }
 
 func balanceCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var vo verifyOpts
+	cmd := &cobra.Command{
 		Use:   "balance ACCT",
 		Short: "Print an account's free balance in planck",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print an account's free balance in planck.
+
+With --verify the balance is read with a Merkle proof, and printed only if
+CometBFT's light client verifies the header that commits to it back to a
+trust root (--trust-height/--trust-hash, else the root stored in the keystore
+directory, else block 1 on first use, with a warning) and the proof verifies
+against that header's app hash. stdout is the same as without --verify; the
+height verified is reported on stderr.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := vo.check(cmd); err != nil {
+				return err
+			}
 			id, err := account.ResolveID(args[0])
 			if err != nil {
 				return err
@@ -58,6 +71,9 @@ func balanceCmd(e *env) *cobra.Command {
 			c, err := e.nodeClient()
 			if err != nil {
 				return err
+			}
+			if vo.Verify {
+				return e.verifiedBalance(cmd, c, vo, id)
 			}
 			a, err := c.Account(ctxOf(cmd), id)
 			if err != nil {
@@ -67,6 +83,26 @@ func balanceCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
+	vo.addFlags(cmd)
+	return cmd
+}
+
+// verifiedBalance prints id's free balance as balance does, from a verified
+// read of its state key; a key proven absent is a zero balance, as the
+// unverified query answers for an unknown account.
+func (e *env) verifiedBalance(cmd *cobra.Command, c *client.Client, vo verifyOpts, id account.ID) error {
+	value, h, err := e.verifiedRead(cmd, c, vo, accountStateKey(id))
+	if err != nil {
+		return err
+	}
+	var a balances.Account
+	if value != nil {
+		if err := c.Codec().Unmarshal(value, &a); err != nil {
+			return fmt.Errorf("account %s at height %d: proven value does not decode: %w", id, h, err)
+		}
+	}
+	fmt.Fprintln(e.out, a.Free)
+	return nil
 }
 
 func transferCmd(e *env) *cobra.Command {
