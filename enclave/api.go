@@ -50,10 +50,10 @@ type Host interface {
 	// SubmitParentchainTx sends a signed parentchain transaction and
 	// returns once the node accepted or refused it.
 	SubmitParentchainTx(ctx context.Context, tx []byte) error
-	// UnshieldExecuted reports whether the parentchain already executed an
-	// unshielding; an unverified hint to avoid pointless resends.
-	UnshieldExecuted(ctx context.Context, shard sidechain.ShardID, callHash [32]byte) (bool, error)
-	// LastConfirmedBlock is the shard's last sidechain block confirmed on
-	// the parentchain, if any; an unverified hint for the next confirmation.
-	LastConfirmedBlock(ctx context.Context, shard sidechain.ShardID) (number uint64, hash [32]byte, ok bool, err error)
+	// ReadParentchainState returns the parentchain's state after block
+	// height for each key, in order, with proofs (abci_query
+	// "/store/<module>/key"). The enclave verifies every answer against
+	// the app hash of that verified height; it builds the keys itself.
+	// ErrStateUnavailable means the node cannot prove that height.
+	ReadParentchainState(ctx context.Context, height int64, keys [][]byte) ([]StateRead, error)
 }

@@ -90,29 +90,31 @@ type Enclave struct {
 	lastSlot  uint64
 	unshields map[[32]byte]int64 // parentchain height at which each was sent in this run
 	nonce     uint64             // next parentchain nonce as far as we know
-	finalized struct {
-		number uint64
-		hash   [32]byte
-		known  bool
-	}
-	stats Stats
+	// confirmSent is the last sidechain block this enclave sent for
+	// confirmation, and the parentchain height it was sent at.
+	confirmSent   uint64
+	confirmSentAt int64
+	stats         Stats
 }
 
 // syncMeta is what the enclave knows of the parentchain beyond the light
-// client: the shard's authorities (ShardStatus, derived from verified
-// blocks) and whether it announced itself. Sealed with each block.
+// client: the view of the chain's state it read by proof, and whether it
+// announced itself. Sealed with each block.
 type syncMeta struct {
-	LightClient []byte       `cbor:"1,keyasint"`
-	Authorities []account.ID `cbor:"2,keyasint"`
-	Announced   bool         `cbor:"3,keyasint"`
-	L1Number    int64        `cbor:"4,keyasint"`
-	L1Hash      [32]byte     `cbor:"5,keyasint"`
+	LightClient []byte    `cbor:"1,keyasint"`
+	Announced   bool      `cbor:"3,keyasint"`
+	L1Number    int64     `cbor:"4,keyasint"`
+	L1Hash      [32]byte  `cbor:"5,keyasint"`
+	View        chainView `cbor:"6,keyasint"`
 }
 
 // Stats are counters the host exports as metrics.
 type Stats struct {
 	CallsOK, CallsFailed uint64
 	LastExecution        time.Duration
+	// ProofFailures counts parentchain state reads the host answered with
+	// proofs that did not verify.
+	ProofFailures uint64
 }
 
 // New unseals (or creates) the enclave's keys and restores its state and
@@ -189,14 +191,18 @@ func (e *Enclave) Ready() bool {
 func (e *Enclave) Initialized() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.head != nil && slices.Contains(e.sync.Authorities, e.Signer())
+	return e.head != nil && slices.Contains(e.sync.View.Authorities, e.Signer())
 }
 
-// Finalized returns the last block this enclave confirmed on the parentchain.
+// Finalized returns the shard's last sidechain block confirmed on the
+// parentchain, as the enclave last read it by proof.
 func (e *Enclave) Finalized() (uint64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.finalized.number, e.finalized.known
+	if f := e.sync.View.Finalized; f != nil {
+		return f.Number, true
+	}
+	return 0, false
 }
 
 // RegistrationProof returns the attestation for teerex.register_enclave:

@@ -28,6 +28,7 @@ import (
 	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/enclave/tee/sim"
+	"github.com/integritee-go/integritee/parentchain/chaintest"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/rpcclient"
@@ -43,8 +44,11 @@ type fakeHost struct {
 	blocks    map[sidechain.ShardID]map[uint64][]byte
 	broadcast [][]byte
 	txs       [][]byte
-	executed  bool // what UnshieldExecuted reports
 	failStore bool // StoreBlock fails
+	// chain is the parentchain ReadParentchainState proves from (nil: none);
+	// lie, if set, rewrites its answers.
+	chain *chaintest.Chain
+	lie   func(height int64, reads []StateRead) []StateRead
 }
 
 var _ Host = (*fakeHost)(nil)
@@ -149,14 +153,26 @@ func (h *fakeHost) SubmitParentchainTx(_ context.Context, tx []byte) error {
 	return nil
 }
 
-func (h *fakeHost) UnshieldExecuted(context.Context, sidechain.ShardID, [32]byte) (bool, error) {
+// ReadParentchainState answers from the attached parentchain, through
+// lie when set; without a chain nothing is provable.
+func (h *fakeHost) ReadParentchainState(_ context.Context, height int64, keys [][]byte) ([]StateRead, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.executed, nil
-}
-
-func (h *fakeHost) LastConfirmedBlock(context.Context, sidechain.ShardID) (uint64, [32]byte, bool, error) {
-	return 0, [32]byte{}, false, nil
+	if h.chain == nil {
+		return nil, ErrStateUnavailable
+	}
+	out := make([]StateRead, len(keys))
+	for i, k := range keys {
+		p, err := h.chain.Prove(height, k)
+		if err != nil {
+			return nil, ErrStateUnavailable
+		}
+		out[i] = StateRead{Key: p.Key, Value: p.Value, Ops: p.Ops}
+	}
+	if h.lie != nil {
+		out = h.lie(height, out)
+	}
+	return out, nil
 }
 
 func (h *fakeHost) sentTxs() [][]byte {
@@ -1012,96 +1028,6 @@ func decodeUnshield(t *testing.T, raw []byte) unshieldTx {
 		t.Fatal(err)
 	}
 	return unshieldTx{tx: tx, args: a}
-}
-
-func TestUnshieldSendsUnshieldFundsOnceAndAgainAfterARestart(t *testing.T) {
-	m, h := newMachine(t, "v1"), newFakeHost()
-	e := newEnclave(t, m, h)
-	alice, bob, charlie := dev(t, "Alice"), dev(t, "Bob"), dev(t, "Charlie")
-	mustBlock(t, e, 1)
-	submit(t, e, alice, setBalance(alice.ID(), teer(100)), 0)
-	mustBlock(t, e, 2)
-	if len(h.sentTxs()) != 0 {
-		t.Fatal("a parentchain tx before any unshielding")
-	}
-
-	unshield := stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(7), Shard: e.ShardID()}}
-	opHash := submit(t, e, alice, unshield, 1)
-	mustBlock(t, e, 3)
-	txs := h.sentTxs()
-	if len(txs) != 1 {
-		t.Fatalf("%d parentchain txs after the unshielding block, want 1", len(txs))
-	}
-	u := decodeUnshield(t, txs[0])
-	if u.tx.Body.Signer != e.Signer() || u.tx.Body.ChainID != "test" || u.tx.Body.Nonce != 0 {
-		t.Fatalf("tx body = signer %s chain %q nonce %d", u.tx.Body.Signer, u.tx.Body.ChainID, u.tx.Body.Nonce)
-	}
-	if u.args.Shard != e.ShardID() || u.args.Beneficiary != charlie.ID() || u.args.Amount != teer(7) || u.args.CallHash != [32]byte(opHash) {
-		t.Fatalf("unshield_funds args = %+v", u.args)
-	}
-	if got := balance(t, e, alice); got != teer(93).String() {
-		t.Fatalf("Alice = %s, want 93 TEER", got)
-	}
-	if got := issuance(t, e, alice); got != teer(93).String() {
-		t.Fatalf("issuance = %s: the unshielded amount is not burnt", got)
-	}
-
-	// The next block does not send it again.
-	submit(t, e, alice, transfer(alice.ID(), bob.ID(), teer(1)), 2)
-	mustBlock(t, e, 4)
-	e.ResendPending(context.Background())
-	if got := len(h.sentTxs()); got != 1 {
-		t.Fatalf("%d txs after another block, want still 1", got)
-	}
-
-	// A restart while the parentchain has executed it: not resent.
-	h.mu.Lock()
-	h.executed = true
-	h.mu.Unlock()
-	e2 := newEnclave(t, m, h)
-	e2.ResendPending(context.Background())
-	submit(t, e2, alice, transfer(alice.ID(), bob.ID(), teer(1)), 3)
-	mustBlock(t, e2, 5)
-	if got := len(h.sentTxs()); got != 1 {
-		t.Fatalf("%d txs after a restart with the unshielding executed, want 1", got)
-	}
-
-	// A restart while the parentchain has not: sent again, once, with the
-	// next parentchain nonce.
-	h.mu.Lock()
-	h.executed = false
-	h.mu.Unlock()
-	e3 := newEnclave(t, m, h)
-	e3.ResendPending(context.Background())
-	submit(t, e3, alice, transfer(alice.ID(), bob.ID(), teer(1)), 4)
-	mustBlock(t, e3, 6)
-	txs = h.sentTxs()
-	if len(txs) != 2 {
-		t.Fatalf("%d txs after a restart with the unshielding pending, want 2", len(txs))
-	}
-	again := decodeUnshield(t, txs[1])
-	if again.args != u.args || again.tx.Body.Nonce != 1 {
-		t.Fatalf("resent tx = %+v nonce %d, want the same args with nonce 1", again.args, again.tx.Body.Nonce)
-	}
-}
-
-func TestUnshieldForAnotherShardOrBeyondTheBalanceFails(t *testing.T) {
-	m, h := newMachine(t, "v1"), newFakeHost()
-	e := newEnclave(t, m, h)
-	alice, charlie := dev(t, "Alice"), dev(t, "Charlie")
-	mustBlock(t, e, 1)
-	submit(t, e, alice, setBalance(alice.ID(), teer(5)), 0)
-	mustBlock(t, e, 2)
-	submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(1), Shard: sidechain.ShardID{3}}}, 1)
-	onSlot(t, e, 3)
-	submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(6), Shard: e.ShardID()}}, 1)
-	onSlot(t, e, 4)
-	if got := len(h.sentTxs()); got != 0 {
-		t.Fatalf("%d unshield txs for failed unshieldings", got)
-	}
-	if got := balance(t, e, alice); got != teer(5).String() {
-		t.Fatalf("Alice = %s", got)
-	}
 }
 
 // ---- (f) nothing in the clear at the host ----

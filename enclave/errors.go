@@ -16,4 +16,7 @@ var (
 	// ErrCommitFailed is fatal: a block could not be stored after its state
 	// was applied in memory; the host must stop and restart the enclave.
 	ErrCommitFailed = types.NewError(ModuleName, 7, "CommitFailed", "storing a block failed; restart required")
+	// ErrBadParentchainProof: the host's answer for a parentchain state key
+	// does not verify against the app hash of a verified block.
+	ErrBadParentchainProof = types.NewError(ModuleName, 8, "BadParentchainProof", "parentchain state proof does not verify")
 )

@@ -11,7 +11,6 @@ import (
 	"github.com/integritee-go/integritee/enclave/lightclient"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
-	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/types"
 )
 
@@ -24,9 +23,10 @@ func (e *Enclave) NextParentchainHeight() int64 {
 
 // ImportParentchainBlock verifies one parentchain block with the light
 // client and acts on its successful transactions for this shard: shielding
-// credits the decrypted beneficiary, invocations execute their trusted
-// calls, the shard's enclave activity updates the authorities, and the
-// enclave's own executed unshieldings leave the outbox. The resulting state
+// credits the decrypted beneficiary and invocations execute their trusted
+// calls. It then reads, by proof against the block's app hash, the shard's
+// authorities, its last confirmed sidechain block and which outbox
+// unshieldings the chain paid (those leave the outbox). The resulting state
 // changes go into the next sidechain block.
 func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Input, now time.Time) error {
 	e.mu.Lock()
@@ -62,29 +62,15 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 			if h, ok := e.invoke(v.Height, tx.Index, a.Ciphertext); ok {
 				executed = append(executed, h)
 			}
-		case "enclavebridge.confirm_processed_parentchain_block":
-			var a enclavebridge.ConfirmProcessedParentchainBlockArgs
-			if e.codec.Unmarshal(c.Args, &a) == nil && a.Shard == e.shard {
-				e.addAuthority(tx.Signer)
-			}
-		case "enclavebridge.update_shard_config":
-			var a enclavebridge.UpdateShardConfigArgs
-			if e.codec.Unmarshal(c.Args, &a) == nil && a.Shard == e.shard {
-				e.addAuthority(tx.Signer)
-			}
 		case "enclavebridge.unshield_funds":
+			// A verified, successful payout: the chain executed it.
 			var a enclavebridge.UnshieldFundsArgs
-			if tx.Signer != me || e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
+			if e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
 				continue
 			}
 			if d, err := e.state.RemoveFromOutbox(a.CallHash); err == nil {
 				e.pending = append(e.pending, d)
-				e.log.Info("unshielding paid on the parentchain", "call", fmt.Sprintf("%x", a.CallHash[:8]), "to", a.Beneficiary, "amount", a.Amount)
-			}
-		case "teerex.unregister_enclave":
-			var a teerex.UnregisterEnclaveArgs
-			if e.codec.Unmarshal(c.Args, &a) == nil {
-				e.sync.Authorities = slices.DeleteFunc(e.sync.Authorities, func(id account.ID) bool { return id == a.Signer })
+				e.log.Info("unshielding paid on the parentchain", "call", fmt.Sprintf("%x", a.CallHash[:8]))
 			}
 		case "teerex.register_enclave":
 			if tx.Signer == me && !e.sync.Announced {
@@ -93,6 +79,8 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 		}
 	}
 	e.sync.L1Number, e.sync.L1Hash = v.Height, v.Hash
+	// The chain's own answers (authorities, finality, payouts), by proof.
+	e.refreshViewLocked(ctx, v)
 	// Every block that carried calls for the shard is confirmed, with the
 	// root of those that executed, so clients learn of failures too.
 	if carried || announce {
@@ -147,15 +135,6 @@ func (e *Enclave) saveIdleLocked() {
 	}
 	if err := e.putSealed(keyIdleSync, "sync-idle", idleSync{Head: head, Sync: s}); err != nil {
 		e.log.Warn("saving parentchain progress", "err", err)
-	}
-}
-
-// addAuthority records an enclave's first activity for the shard, as the
-// parentchain's ShardStatus does: authorities in order of first activity.
-func (e *Enclave) addAuthority(id account.ID) {
-	if !slices.Contains(e.sync.Authorities, id) {
-		e.sync.Authorities = append(e.sync.Authorities, id)
-		e.log.Info("shard authority joined", "enclave", id, "authorities", len(e.sync.Authorities))
 	}
 }
 

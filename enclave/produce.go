@@ -23,19 +23,35 @@ func (e *Enclave) Slot(t time.Time) uint64 {
 	return uint64(t.UnixMilli() / e.cfg.SlotDuration.Milliseconds())
 }
 
-// authoritiesLocked returns the shard's validateers in order of first
-// activity; a shard nobody has announced yet is authored by this enclave.
+// authoritiesLocked returns the shard's authorities: the chain's
+// ShardStatus as the enclave last read it by proof, if that read is fresh.
+// A stale view gives none (the enclave waits). Before any parentchain block
+// is verified, or while the proven status is still empty (the shard is new)
+// and the chain authorises this enclave's mrenclave for it, this enclave
+// authors alone.
 func (e *Enclave) authoritiesLocked() []account.ID {
-	if len(e.sync.Authorities) == 0 {
+	switch {
+	case e.lc.Height() == 0:
+		return []account.ID{e.Signer()}
+	case !e.viewFreshLocked():
+		return nil
+	case len(e.sync.View.Authorities) == 0:
+		if e.sync.View.Fingerprint != e.MrEnclave() {
+			return nil // the shard belongs to another enclave build
+		}
 		return []account.ID{e.Signer()}
 	}
-	return e.sync.Authorities
+	return e.sync.View.Authorities
 }
 
-// SlotAuthor returns the author of slot.
-func (e *Enclave) slotAuthorLocked(slot uint64) account.ID {
+// slotAuthorLocked returns the author of slot; ok is false while the
+// enclave knows no fresh authorities.
+func (e *Enclave) slotAuthorLocked(slot uint64) (account.ID, bool) {
 	a := e.authoritiesLocked()
-	return a[slot%uint64(len(a))]
+	if len(a) == 0 {
+		return account.ID{}, false
+	}
+	return a[slot%uint64(len(a))], true
 }
 
 // OnSlot runs the slot of time now: if this enclave authors it and there is
@@ -46,7 +62,7 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	slot := e.Slot(now)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if slot <= e.lastSlot || e.slotAuthorLocked(slot) != e.Signer() {
+	if author, ok := e.slotAuthorLocked(slot); slot <= e.lastSlot || !ok || author != e.Signer() {
 		return nil, nil
 	}
 	ready := e.pool.Ready(MaxOperationsPerBlock)
@@ -121,10 +137,11 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 }
 
 func (e *Enclave) nextFinalizationLocked(number uint64) uint64 {
-	if !e.finalized.known {
+	f := e.sync.View.Finalized
+	if f == nil {
 		return number
 	}
-	return e.finalized.number + e.cfg.FinalizationInterval
+	return f.Number + e.cfg.FinalizationInterval
 }
 
 // commitLocked makes a block the head: parentchain progress sealed, block
@@ -178,24 +195,17 @@ func (e *Enclave) snapshotLocked(n uint64) error {
 func (e *Enclave) afterCommitLocked(ctx context.Context, b *sidechain.Block) {
 	e.flushConfirmsLocked(ctx)
 	e.sendUnshieldsLocked(ctx)
-	// Only the primary of the parentchain's ShardStatus confirms; before the
-	// chain lists this enclave there is nothing to confirm with.
-	a := e.sync.Authorities
-	if len(a) == 0 || a[0] != e.Signer() || b.Header.Number < e.nextFinalizationLocked(b.Header.Number) {
+	// Only the primary of the parentchain's ShardStatus confirms, with the
+	// ancestor the chain holds, both as read by proof at the verified head.
+	a := e.sync.View.Authorities
+	if !e.viewFreshLocked() || len(a) == 0 || a[0] != e.Signer() || b.Header.Number < e.nextFinalizationLocked(b.Header.Number) {
 		return
 	}
-	if !e.finalized.known {
-		if n, h, ok, err := e.host.LastConfirmedBlock(ctx, e.shard); err == nil && ok {
-			e.finalized.number, e.finalized.hash, e.finalized.known = n, h, true
-			if b.Header.Number < e.finalized.number+e.cfg.FinalizationInterval {
-				return
-			}
-		}
+	if f := e.sync.View.Finalized; e.confirmSent != 0 && (f == nil || f.Number < e.confirmSent) && e.lc.Height()-e.confirmSentAt < resendAfter {
+		return // a confirmation is on its way
 	}
 	args := scmodule.ConfirmImportedSidechainBlockArgs{Shard: e.shard, Candidate: scmodule.BlockConfirmation{Number: b.Header.Number, Hash: e.headHash}}
-	if e.finalized.known {
-		args.Ancestor = &scmodule.BlockConfirmation{Number: e.finalized.number, Hash: e.finalized.hash}
-	}
+	args.Ancestor = e.sync.View.Finalized
 	call, err := types.NewCall(e.codec, scmodule.ModuleName, "confirm_imported_sidechain_block", args)
 	if err != nil {
 		return
@@ -204,26 +214,40 @@ func (e *Enclave) afterCommitLocked(ctx context.Context, b *sidechain.Block) {
 		e.log.Warn("sidechain finality confirmation failed", "block", b.Header.Number, "err", err)
 		return
 	}
-	e.finalized.number, e.finalized.hash, e.finalized.known = b.Header.Number, e.headHash, true
+	e.confirmSent, e.confirmSentAt = b.Header.Number, e.lc.Height()
 }
 
 // resendAfter is how many parentchain blocks an unshielding may take before
 // the enclave sends it again (its transaction may have left the mempool).
 const resendAfter = 30
 
-// sendUnshieldsLocked sends unshield_funds for each outbox entry not yet
-// executed that was not sent in this run, or was sent resendAfter blocks
-// ago; the parentchain pays each call hash once, so a resend (also after a
-// restart) cannot pay twice.
+// sendUnshieldsLocked sends unshield_funds for each outbox entry that the
+// parentchain's state, read by proof at the verified head, shows unpaid and
+// that was not sent in this run, or was sent resendAfter blocks ago; the
+// parentchain pays each call hash once, so a resend (also after a restart)
+// cannot pay twice.
 func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
+	if !e.viewFreshLocked() {
+		return // whether each was paid is known only from a fresh, proven read
+	}
 	now := e.lc.Height()
+	var unread [][32]byte
+	for _, u := range e.state.Outbox() {
+		if !e.sync.View.Unpaid[u.CallHash] {
+			unread = append(unread, u.CallHash)
+		}
+	}
+	if len(unread) > 0 {
+		if err := e.readUnpaidLocked(ctx, unread); err != nil {
+			e.log.Warn("unshieldings wait: whether they were paid is not proven", "height", e.sync.View.Height, "err", err)
+		}
+	}
 	for _, u := range e.state.Outbox() {
 		if at, sent := e.unshields[u.CallHash]; sent && now-at < resendAfter {
 			continue
 		}
-		if done, err := e.host.UnshieldExecuted(ctx, u.Shard, u.CallHash); err == nil && done {
-			e.unshields[u.CallHash] = now
-			continue
+		if !e.sync.View.Unpaid[u.CallHash] {
+			continue // paid, or not proven unpaid
 		}
 		call, err := types.NewCall(e.codec, enclavebridge.ModuleName, "unshield_funds", enclavebridge.UnshieldFundsArgs{
 			Shard: u.Shard, Beneficiary: u.Beneficiary, Amount: u.Amount, CallHash: u.CallHash,

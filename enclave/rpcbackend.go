@@ -220,7 +220,11 @@ func (e *Enclave) checkBlockLocked(b *sidechain.Block) error {
 	if e.head != nil && slot <= e.slotOf(e.head) {
 		return ErrBadBlock.Wrap("slot %d is not after its parent's", slot)
 	}
-	if author := e.slotAuthorLocked(slot); author != b.Data.Author {
+	author, ok := e.slotAuthorLocked(slot)
+	if !ok {
+		return ErrBadBlock.Wrap("slot %d: the shard's authorities are not known at the verified head yet", slot)
+	}
+	if author != b.Data.Author {
 		return ErrBadBlock.Wrap("author %s is not slot %d's author %s", b.Data.Author, slot, author)
 	}
 	if b.Data.LayerOneHead.Number > e.lc.Height() {

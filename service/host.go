@@ -16,8 +16,8 @@ import (
 	"github.com/integritee-go/integritee/enclave/ratls"
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
-	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
+	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/rpcclient"
 	"github.com/integritee-go/integritee/service/blockstore"
 	"github.com/integritee-go/integritee/service/kvstore"
@@ -153,27 +153,25 @@ func (h *host) SubmitParentchainTx(ctx context.Context, tx []byte) error {
 	return h.node.Broadcast(ctx, tx)
 }
 
-func (h *host) UnshieldExecuted(ctx context.Context, shard sidechain.ShardID, callHash [32]byte) (bool, error) {
-	var info struct {
-		Executed bool `json:"executed"`
+// ReadParentchainState fetches each key's value after block height with
+// its proof; the enclave verifies them. A height the node cannot prove
+// (pruned, or not committed yet) is enclave.ErrStateUnavailable.
+func (h *host) ReadParentchainState(ctx context.Context, height int64, keys [][]byte) ([]enclave.StateRead, error) {
+	out := make([]enclave.StateRead, 0, len(keys))
+	for _, k := range keys {
+		pv, err := h.node.ProveKey(ctx, k, height)
+		var qe *client.QueryError
+		if errors.As(err, &qe) && qe.Codespace == "query" && qe.Code == types.ErrHeightUnavailable.Code {
+			return nil, fmt.Errorf("%w: %v", enclave.ErrStateUnavailable, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		r := enclave.StateRead{Key: pv.Key, Value: pv.Value, Ops: pv.ProofOps}
+		if len(r.Value) == 0 {
+			r.Value = nil // JSON-RPC does not tell an absent value from an empty one; no state value is empty
+		}
+		out = append(out, r)
 	}
-	err := h.node.Query(ctx, fmt.Sprintf("/enclavebridge/unshield_executed/%s/0x%x", shard, callHash), &info)
-	return info.Executed, err
-}
-
-func (h *host) LastConfirmedBlock(ctx context.Context, shard sidechain.ShardID) (uint64, [32]byte, bool, error) {
-	var latest scmodule.LatestInfo
-	err := h.node.Query(ctx, "/sidechain/latest/"+shard.String(), &latest)
-	var qe *client.QueryError
-	if errors.As(err, &qe) {
-		return 0, [32]byte{}, false, nil
-	}
-	if err != nil {
-		return 0, [32]byte{}, false, err
-	}
-	var hash sidechain.Hash
-	if err := hash.UnmarshalText([]byte(latest.Hash)); err != nil {
-		return 0, [32]byte{}, false, err
-	}
-	return latest.Number, hash, true, nil
+	return out, nil
 }

@@ -178,6 +178,10 @@ type Verified struct {
 	Hash [32]byte
 	// Time is the block's header time.
 	Time time.Time
+	// AppHash is the app hash of the state after this block, from the
+	// verified next header: the root that proofs of the parentchain's state
+	// at Height verify against (package parentchain/proof).
+	AppHash []byte
 	// Txs are the block's transactions in order.
 	Txs []Tx
 }
@@ -330,7 +334,7 @@ func (c *Client) Verify(in Input, now time.Time) (v *Verified, err error) {
 		return nil, fmt.Errorf("%w: next header's last results hash %X, results hash to %X", ErrResultsMismatch, []byte(next.LastResultsHash), rh)
 	}
 
-	out := &Verified{Height: h, Time: block.Time, Txs: make([]Tx, len(block.Data.Txs))}
+	out := &Verified{Height: h, Time: block.Time, AppHash: bytes.Clone(next.AppHash), Txs: make([]Tx, len(block.Data.Txs))}
 	copy(out.Hash[:], cp.Commit.BlockID.Hash)
 	for i, raw := range block.Data.Txs {
 		t := Tx{Index: i, Hash: types.TxHash(raw), OK: results[i].Code == 0}

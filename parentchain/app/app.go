@@ -186,6 +186,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 // FinalizeBlock executes a decided block. Signatures are verified in
 // parallel first; calls then run in order.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
+	start := time.Now()
 	txs, errs := a.decodeAll(req.Txs)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -205,9 +206,15 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 			res[i].Log = out.err.Error()
 		}
 	}
+	commitStart := time.Now()
 	staged, err := a.store.Stage(a.block)
 	if err != nil {
 		return nil, fmt.Errorf("app: state commitment of block %d: %w", req.Height, err)
+	}
+	if a.metrics != nil {
+		a.metrics.commitment.Observe(time.Since(commitStart).Seconds())
+		a.metrics.writtenKeys.Observe(float64(a.block.Len()))
+		a.metrics.finalizeTime.Observe(time.Since(start).Seconds())
 	}
 	a.pending = pendingBlock{height: req.Height, staged: staged, time: req.Time, results: outs}
 	return &abci.FinalizeBlockResponse{TxResults: res, AppHash: staged.AppHash()}, nil

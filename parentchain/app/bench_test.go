@@ -1,14 +1,31 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/parentchain/app"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
+	"github.com/integritee-go/integritee/parentchain/node"
+	"github.com/integritee-go/integritee/parentchain/state"
 	"github.com/integritee-go/integritee/parentchain/types"
 )
 
@@ -63,4 +80,250 @@ func BenchmarkFinalizeBlock(b *testing.B) {
 		h.block(txs...)
 	}
 	b.ReportMetric(float64(senders*per*b.N)/b.Elapsed().Seconds(), "tx/s")
+}
+
+// millionSetup is the state of BenchmarkFinalizeBlockMillionAccounts: an
+// application whose genesis funds accounts accounts, the first len(pairs) of
+// which are senders whose keys the benchmark holds.
+type millionSetup struct {
+	app      *app.App
+	store    *state.Store
+	reg      *prometheus.Registry
+	codec    *types.Codec
+	pairs    []*account.Pair
+	accounts int
+	height   int64
+	rng      *rand.Rand
+}
+
+// fillerID is the id of account i of the million that sends nothing.
+func fillerID(i int) account.ID { return account.ID(sha256.Sum256(fmt.Appendf(nil, "filler %d", i))) }
+
+// id returns the id of account i (0 ≤ i < accounts).
+func (m *millionSetup) id(i int) account.ID {
+	if i < len(m.pairs) {
+		return m.pairs[i].ID()
+	}
+	return fillerID(i)
+}
+
+// millionGenesis returns the app state of the dev genesis with its balances
+// section replaced by one funding accounts accounts, the first len(pairs)
+// being pairs, each with 1,000 TEER. The section is written by hand (hex
+// ids): encoding a million SS58 addresses would take longer than the block.
+func millionGenesis(b *testing.B, pairs []*account.Pair, accounts int) []byte {
+	dev, err := node.AppState(node.GenesisOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sections map[string]json.RawMessage
+	if err := json.Unmarshal(dev, &sections); err != nil {
+		b.Fatal(err)
+	}
+	var bal bytes.Buffer
+	bal.Grow(accounts * 110)
+	fmt.Fprintf(&bal, `{"tx_fee":%q,"balances":[`, node.DevTxFee.String())
+	amount := node.DevEndowment.String()
+	for i := range accounts {
+		if i > 0 {
+			bal.WriteByte(',')
+		}
+		var id account.ID
+		if i < len(pairs) {
+			id = pairs[i].ID()
+		} else {
+			id = fillerID(i)
+		}
+		fmt.Fprintf(&bal, `{"account":%q,"amount":%q}`, id.Hex(), amount)
+	}
+	bal.WriteString("]}")
+	sections[balances.ModuleName] = bal.Bytes()
+	st, err := json.Marshal(sections)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// memSnapshot is the process's memory: the Go heap in use after a GC, what
+// the Go runtime holds from the OS, and the resident set (VmRSS), which
+// also counts what pebble allocates with C malloc (its block cache and
+// memtables; cgo is on) and the binary.
+type memSnapshot struct{ heapInuse, goResident, rss uint64 }
+
+func readMem() memSnapshot {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s := memSnapshot{heapInuse: ms.HeapInuse, goResident: ms.Sys - ms.HeapReleased}
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				s.rss = kb << 10
+			}
+		}
+	}
+	return s
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// newMillionSetup builds the genesis of accounts accounts, senders of them
+// with known keys, and runs InitChain on a fresh store.
+func newMillionSetup(b *testing.B, accounts, senders int) *millionSetup {
+	start := time.Now()
+	m := &millionSetup{codec: types.NewCodec(), accounts: accounts, rng: rand.New(rand.NewPCG(7, 8))}
+	m.pairs = make([]*account.Pair, senders)
+	for i := range m.pairs {
+		seed := sha256.Sum256(fmt.Appendf(nil, "sender %d", i))
+		m.pairs[i], _ = account.PairFromSeed(seed[:])
+	}
+	genesis := millionGenesis(b, m.pairs, accounts)
+	b.Logf("genesis of %d accounts: %d MiB of JSON built in %s", accounts, len(genesis)>>20, time.Since(start).Round(time.Millisecond))
+	before := readMem()
+
+	s, err := state.Open(filepath.Join(b.TempDir(), "state"), app.StateConfig(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	m.store = s
+	m.reg = prometheus.NewRegistry()
+	m.app = app.New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), app.NewMetrics(m.reg))
+	t0 := time.Now()
+	if _, err := m.app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: chainID, Time: genesisTime, AppStateBytes: genesis}); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("InitChain of %d accounts: %s", accounts, time.Since(t0).Round(time.Millisecond))
+	genesis = nil
+	after := readMem()
+	b.Logf("memory after InitChain: Go heap in use %.0f MiB (%.0f MiB before the store was opened), Go runtime resident %.0f MiB, process RSS %.0f MiB (%.0f before); outside the Go runtime (pebble's C allocations, binary): %.0f MiB (%.0f before)",
+		mib(after.heapInuse), mib(before.heapInuse), mib(after.goResident), mib(after.rss), mib(before.rss),
+		mib(after.rss-min(after.rss, after.goResident)), mib(before.rss-min(before.rss, before.goResident)))
+	return m
+}
+
+// blockTxs signs a block of len(senders) transfers, the kth from
+// senders[k] at nonce to a distinct random account, on all cores.
+func (m *millionSetup) blockTxs(b *testing.B, senders []int, nonce uint64) [][]byte {
+	dests := make([]int, len(senders))
+	used := make(map[int]bool, len(senders))
+	for _, s := range senders {
+		used[s] = true // no transfer to a sender of the block
+	}
+	for k := range dests {
+		for {
+			j := m.rng.IntN(m.accounts)
+			if !used[j] {
+				used[j] = true
+				dests[k] = j
+				break
+			}
+		}
+	}
+	txs := make([][]byte, len(senders))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; k < len(txs); k += workers {
+				call, err := types.NewCall(m.codec, "balances", "transfer", balances.TransferArgs{Dest: m.id(dests[k]), Amount: types.NewBalance(1)})
+				if err != nil {
+					panic(err)
+				}
+				txs[k] = m.codec.Sign(m.pairs[senders[k]], chainID, nonce, call)
+			}
+		}()
+	}
+	wg.Wait()
+	return txs
+}
+
+func (m *millionSetup) block(b *testing.B, txs [][]byte) {
+	m.height++
+	r, err := m.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: m.height, Time: genesisTime.Add(time.Duration(m.height) * time.Second), Txs: txs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, res := range r.TxResults {
+		if res.Code != 0 {
+			b.Fatalf("block %d tx %d: %s", m.height, i, res.Log)
+		}
+	}
+	if _, err := m.app.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// histograms returns the sums and counts of the app's histograms by name.
+func (m *millionSetup) histograms(b *testing.B) (sums, counts map[string]float64) {
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sums, counts = map[string]float64{}, map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			if h := mt.GetHistogram(); h != nil {
+				sums[mf.GetName()] += h.GetSampleSum()
+				counts[mf.GetName()] += float64(h.GetSampleCount())
+			}
+		}
+	}
+	return sums, counts
+}
+
+// BenchmarkFinalizeBlockMillionAccounts measures blocks of 2,000 transfers
+// over a state of 1,000,000 funded accounts: each transfer from a distinct
+// sender (of 20,000 with known keys, each sending every tenth block) to a
+// distinct random account of the million, so a block writes about 4,000
+// account keys. Transactions are signed with the timer stopped; the timer
+// covers FinalizeBlock and Commit. From the app's histograms it reports the
+// state commitment's share of FinalizeBlock (Store.Stage: leaf hashes and
+// tree updates), FinalizeBlock's throughput without it, and the
+// commitment's cost per written key; and the Go heap in use, after a GC,
+// once the run's blocks have committed (the store keeps the trees of the
+// last 100 heights).
+func BenchmarkFinalizeBlockMillionAccounts(b *testing.B) {
+	const accounts, senders, perBlock = 1_000_000, 20_000, 2_000
+	m := newMillionSetup(b, accounts, senders)
+	b.Run(fmt.Sprintf("accounts=%d/txs=%d", accounts, perBlock), func(b *testing.B) {
+		sums0, counts0 := m.histograms(b)
+		idx := make([]int, perBlock)
+		b.ResetTimer()
+		for n := 0; n < b.N; n++ {
+			b.StopTimer()
+			// Block h uses the senders of slot (h-1) mod 10 at nonce (h-1)/10.
+			slot := int(m.height) % (senders / perBlock)
+			for k := range idx {
+				idx[k] = slot*perBlock + k
+			}
+			txs := m.blockTxs(b, idx, uint64(m.height)/(senders/perBlock))
+			b.StartTimer()
+			m.block(b, txs)
+		}
+		b.StopTimer()
+		sums, counts := m.histograms(b)
+		const (
+			fin    = "integritee_node_finalize_block_seconds"
+			commit = "integritee_node_state_commitment_seconds"
+			keys   = "integritee_node_state_written_keys"
+		)
+		finalize, commitment := sums[fin]-sums0[fin], sums[commit]-sums0[commit]
+		written := sums[keys] - sums0[keys]
+		blocks := counts[fin] - counts0[fin]
+		txs := float64(perBlock * b.N)
+		b.ReportMetric(txs/b.Elapsed().Seconds(), "tx/s")
+		b.ReportMetric(txs/finalize, "finalize-tx/s")
+		b.ReportMetric(txs/(finalize-commitment), "finalize-tx/s-without-commitment")
+		b.ReportMetric(100*commitment/finalize, "commitment-%")
+		b.ReportMetric(commitment/written*1e6, "commitment-µs/key")
+		b.ReportMetric(written/blocks, "keys/block")
+		mem := readMem()
+		b.ReportMetric(mib(mem.heapInuse), "heap-MiB")
+		b.Logf("after %d blocks in all (%d in this run): Go heap in use %.0f MiB, process RSS %.0f MiB", m.height, b.N, mib(mem.heapInuse), mib(mem.rss))
+	})
 }

@@ -17,6 +17,11 @@ type Metrics struct {
 	issuance prometheus.Gauge
 	height   prometheus.Gauge
 	enclaves prometheus.Gauge
+	// commitment is the time FinalizeBlock spends on the state
+	// commitment (leaf hashes and tree updates); written keys per block.
+	commitment   prometheus.Histogram
+	writtenKeys  prometheus.Histogram
+	finalizeTime prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -42,8 +47,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "integritee_node", Name: "enclaves",
 			Help: "Enclaves registered in teerex.",
 		}),
+		commitment: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "integritee_node", Name: "state_commitment_seconds",
+			Help:    "Time FinalizeBlock spends updating the state commitment (leaf hashes and Merkle trees) per block.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		writtenKeys: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "integritee_node", Name: "state_written_keys",
+			Help:    "State keys a block writes (and the commitment rehashes).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		finalizeTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "integritee_node", Name: "finalize_block_seconds",
+			Help:    "Time FinalizeBlock takes per block, the state commitment included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
 	}
-	reg.MustRegister(m.txs, m.accounts, m.issuance, m.height, m.enclaves)
+	reg.MustRegister(m.txs, m.accounts, m.issuance, m.height, m.enclaves, m.commitment, m.writtenKeys, m.finalizeTime)
 	return m
 }
 

@@ -542,3 +542,19 @@ func copyResults(t testing.TB, rs []*abci.ExecTxResult) []*abci.ExecTxResult {
 	}
 	return out
 }
+
+// Query answers an unproven JSON query (abci_query path, e.g.
+// "/enclavebridge/shard_status/<shard>") from the last committed state, as
+// the node's RPC would, decoding the answer into out.
+func (c *Chain) Query(path string, out any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.app.Query(context.Background(), &abci.QueryRequest{Path: path})
+	if err != nil {
+		return err
+	}
+	if r.Code != 0 {
+		return fmt.Errorf("chaintest: query %s: %s", path, r.Log)
+	}
+	return json.Unmarshal(r.Value, out)
+}

@@ -90,42 +90,59 @@ func (t Tree) Update(ws []Write) Tree {
 	if len(ws) == 0 {
 		return t
 	}
-	ws = slices.Clone(ws)
-	slices.SortFunc(ws, func(a, b Write) int { return bytes.Compare(a.Path[:], b.Path[:]) })
-	return Tree{root: update(t.root, 0, ws, parallelDepth)}
+	// Sorted by path; small items keep the sort's moves cheap.
+	items := make([]item, len(ws))
+	for i := range ws {
+		items[i] = item{path: ws[i].Path, w: &ws[i]}
+	}
+	slices.SortFunc(items, func(a, b item) int { return bytes.Compare(a.path[:], b.path[:]) })
+	return Tree{root: update(t.root, 0, items, parallelDepth)}
+}
+
+// item is a write with its path inline, for sorting.
+type item struct {
+	path Hash
+	w    *Write
 }
 
 // Build returns the tree holding exactly the given sets (deletions are
 // ignored).
 func Build(ws []Write) Tree { return Tree{}.Update(ws) }
 
-// split returns the index of the first write whose path has bit depth set;
-// ws is sorted by path and shares the bits above depth.
-func split(ws []Write, depth int) int {
-	i, _ := slices.BinarySearchFunc(ws, byte(1), func(w Write, b byte) int {
-		return int(proof.Bit(w.Path, depth)) - int(b)
+// split returns the index of the first item whose path has bit depth set;
+// is is sorted by path and shares the bits above depth.
+func split(is []item, depth int) int {
+	i, _ := slices.BinarySearchFunc(is, byte(1), func(it item, b byte) int {
+		return int(proof.Bit(it.path, depth)) - int(b)
 	})
 	return i
 }
 
-func update(n *node, depth int, ws []Write, par int) *node {
-	if len(ws) == 0 {
+func update(n *node, depth int, is []item, par int) *node {
+	if len(is) == 0 {
 		return n
 	}
 	if n == nil || n.isLeaf() {
-		return build(depth, merge(n, ws), par)
+		if len(is) == 1 && (n == nil || bytes.Equal(n.key, is[0].w.Key)) {
+			// The common case: one key set, replaced or deleted where it is.
+			if w := is[0].w; !w.Delete {
+				return &node{hash: w.Leaf, key: w.Key}
+			}
+			return nil
+		}
+		return build(depth, merge(n, is), par)
 	}
-	i := split(ws, depth)
+	i := split(is, depth)
 	var l, r *node
-	if par > 0 && len(ws) >= parallelMin {
+	if par > 0 && len(is) >= parallelMin {
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() { defer wg.Done(); l = update(n.l, depth+1, ws[:i], par-1) }()
-		r = update(n.r, depth+1, ws[i:], par-1)
+		go func() { defer wg.Done(); l = update(n.l, depth+1, is[:i], par-1) }()
+		r = update(n.r, depth+1, is[i:], par-1)
 		wg.Wait()
 	} else {
-		l = update(n.l, depth+1, ws[:i], par)
-		r = update(n.r, depth+1, ws[i:], par)
+		l = update(n.l, depth+1, is[:i], par)
+		r = update(n.r, depth+1, is[i:], par)
 	}
 	if l == n.l && r == n.r {
 		return n
@@ -140,17 +157,18 @@ type entry struct {
 }
 
 // merge returns the leaves of a subtree that held at most the leaf old,
-// after ws, sorted by path.
-func merge(old *node, ws []Write) []entry {
-	out := make([]entry, 0, len(ws)+1)
+// after the writes is, sorted by path.
+func merge(old *node, is []item) []entry {
+	out := make([]entry, 0, len(is)+1)
 	var oldPath Hash
 	placed := old == nil
 	if !placed {
 		oldPath = proof.KeyHash(old.key)
 	}
-	for _, w := range ws {
+	for _, it := range is {
+		w := it.w
 		if !placed {
-			switch c := bytes.Compare(oldPath[:], w.Path[:]); {
+			switch c := bytes.Compare(oldPath[:], it.path[:]); {
 			case c < 0:
 				out = append(out, entry{oldPath, old})
 				placed = true
@@ -159,7 +177,7 @@ func merge(old *node, ws []Write) []entry {
 			}
 		}
 		if !w.Delete {
-			out = append(out, entry{w.Path, &node{hash: w.Leaf, key: w.Key}})
+			out = append(out, entry{it.path, &node{hash: w.Leaf, key: w.Key}})
 		}
 	}
 	if !placed {

@@ -1,0 +1,229 @@
+package enclave
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	cmtcrypto "github.com/cometbft/cometbft/api/cometbft/crypto/v1"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/enclave/lightclient"
+	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
+	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
+	"github.com/integritee-go/integritee/parentchain/modules/teerex"
+	"github.com/integritee-go/integritee/parentchain/proof"
+)
+
+// StateRead is the host's answer for one parentchain state key: the stored
+// value (nil when the key is absent) and the proof ops that show it against
+// the app hash of the height asked for (package parentchain/proof). The
+// enclave trusts none of it until the proof verifies.
+type StateRead struct {
+	Key   []byte
+	Value []byte
+	Ops   *cmtcrypto.ProofOps
+}
+
+// ErrStateUnavailable is what Host.ReadParentchainState returns when the
+// node cannot prove the height asked for (pruned, or not yet committed).
+// The enclave then knows no fresh fact and waits, acting on none.
+var ErrStateUnavailable = errors.New("enclave: parentchain state not provable at that height")
+
+// chainView is what the enclave knows of the parentchain's state, every
+// fact read by proof from the state after one verified block. The enclave
+// acts on it (authoring, unshielding, confirming) only while it is fresh:
+// read at the height the light client last verified.
+type chainView struct {
+	// Height is the verified parentchain height the view was read at; 0
+	// for none.
+	Height int64 `cbor:"1,keyasint"`
+	// Authorities are the shard's ShardStatus signers as the chain filters
+	// them (registered, with the authorised fingerprint), in order.
+	Authorities []account.ID `cbor:"2,keyasint"`
+	// Finalized is the shard's last sidechain block confirmed on the
+	// parentchain, if any.
+	Finalized *scmodule.BlockConfirmation `cbor:"3,keyasint,omitempty"`
+	// Fingerprint is the mrenclave the chain authorises for the shard.
+	Fingerprint [32]byte `cbor:"5,keyasint"`
+	// AppHash is the app hash the view was read against.
+	AppHash []byte `cbor:"4,keyasint"`
+	// Unpaid are the outbox's call hashes the chain proved not executed.
+	Unpaid map[[32]byte]bool `cbor:"-"`
+}
+
+// readStateLocked asks the host for keys at height and verifies every
+// answer against appHash; absent keys are missing from the result.
+func (e *Enclave) readStateLocked(ctx context.Context, height int64, appHash []byte, keys [][]byte) (map[string][]byte, error) {
+	reads, err := e.host.ReadParentchainState(ctx, height, keys)
+	if err != nil {
+		return nil, err
+	}
+	if len(reads) != len(keys) {
+		return nil, ErrBadParentchainProof.Wrap("%d answers for %d keys", len(reads), len(keys))
+	}
+	out := make(map[string][]byte, len(keys))
+	for i, k := range keys {
+		r := reads[i]
+		if !bytes.Equal(r.Key, k) {
+			return nil, ErrBadParentchainProof.Wrap("answer %d is for key %q, asked %q", i, r.Key, k)
+		}
+		if err := proof.Verify(r.Ops, appHash, k, r.Value); err != nil {
+			return nil, ErrBadParentchainProof.Wrap("key %q at height %d: %v", k, height, err)
+		}
+		if r.Value != nil {
+			out[string(k)] = r.Value
+		}
+	}
+	return out, nil
+}
+
+// decodeRead decodes a proven value with the chain's strict codec.
+func (e *Enclave) decodeRead(vals map[string][]byte, key []byte, v any) (bool, error) {
+	b, ok := vals[string(key)]
+	if !ok {
+		return false, nil
+	}
+	if err := e.codec.Unmarshal(b, v); err != nil {
+		return false, ErrBadParentchainProof.Wrap("proven value of %q does not decode: %v", key, err)
+	}
+	return true, nil
+}
+
+// readViewLocked reads the view at the verified block v: the shard's
+// status and configuration, the registrations of its enclaves, its last
+// confirmed sidechain block, and whether each outbox entry was paid. It
+// applies the chain's own rule (enclavebridge.FilterStatus) to what it read.
+func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (*chainView, error) {
+	outbox := e.state.Outbox()
+	keys := [][]byte{
+		enclavebridge.StatusKey(e.shard),
+		enclavebridge.ConfigKey(e.shard),
+		scmodule.LatestKey(e.shard),
+	}
+	for _, u := range outbox {
+		keys = append(keys, enclavebridge.UnshieldKey(e.shard, u.CallHash))
+	}
+	vals, err := e.readStateLocked(ctx, v.Height, v.AppHash, keys)
+	if err != nil {
+		return nil, err
+	}
+	view := &chainView{Height: v.Height, AppHash: v.AppHash, Unpaid: map[[32]byte]bool{}}
+	var raw []enclavebridge.ShardSignerStatus
+	if _, err := e.decodeRead(vals, keys[0], &raw); err != nil {
+		return nil, err
+	}
+	var cfg enclavebridge.UpgradableShardConfig
+	hasCfg, err := e.decodeRead(vals, keys[1], &cfg)
+	if err != nil {
+		return nil, err
+	}
+	var latest scmodule.BlockConfirmation
+	if ok, err := e.decodeRead(vals, keys[2], &latest); err != nil {
+		return nil, err
+	} else if ok {
+		view.Finalized = &latest
+	}
+	for i, u := range outbox {
+		if _, paid := vals[string(keys[3+i])]; !paid {
+			view.Unpaid[u.CallHash] = true
+		}
+	}
+
+	// The registrations of the status's enclaves, in a second read.
+	regs := map[account.ID]teerex.Enclave{}
+	if len(raw) > 0 {
+		rk := make([][]byte, len(raw))
+		for i, s := range raw {
+			rk[i] = teerex.EnclaveKey(s.Signer)
+		}
+		rv, err := e.readStateLocked(ctx, v.Height, v.AppHash, rk)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range raw {
+			var reg teerex.Enclave
+			if ok, err := e.decodeRead(rv, rk[i], &reg); err != nil {
+				return nil, err
+			} else if ok {
+				regs[s.Signer] = reg
+			}
+		}
+	}
+	var cp *enclavebridge.UpgradableShardConfig
+	if hasCfg {
+		cp = &cfg
+	}
+	fp := enclavebridge.AuthorisedFingerprintOf(e.shard, cp, v.Height)
+	view.Fingerprint = fp
+	for _, s := range enclavebridge.FilterStatus(raw, fp, func(id account.ID) (teerex.Enclave, bool) {
+		r, ok := regs[id]
+		return r, ok
+	}) {
+		view.Authorities = append(view.Authorities, s.Signer)
+	}
+	return view, nil
+}
+
+// refreshViewLocked reads the view at v and, if it verifies, makes it the
+// enclave's; outbox entries the chain proved paid leave the outbox. A host
+// that withholds or forges a proof leaves the old view in place, which is
+// then stale: the enclave waits instead of acting on it.
+func (e *Enclave) refreshViewLocked(ctx context.Context, v *lightclient.Verified) {
+	view, err := e.readViewLocked(ctx, v)
+	switch {
+	case errors.Is(err, ErrStateUnavailable):
+		e.log.Debug("parentchain state not provable; waiting for a later block", "height", v.Height)
+		return
+	case err != nil:
+		e.stats.ProofFailures++
+		e.log.Warn("parentchain state refused; acting on no parentchain fact until a later block proves one", "height", v.Height, "err", err)
+		return
+	}
+	for _, u := range e.state.Outbox() {
+		if view.Unpaid[u.CallHash] {
+			continue
+		}
+		if d, err := e.state.RemoveFromOutbox(u.CallHash); err == nil {
+			e.pending = append(e.pending, d)
+			e.log.Info("unshielding paid on the parentchain", "call", fmt.Sprintf("%x", u.CallHash[:8]))
+		}
+	}
+	if len(view.Authorities) != len(e.sync.View.Authorities) {
+		e.log.Info("shard authorities", "height", v.Height, "count", len(view.Authorities))
+	}
+	e.sync.View = *view
+}
+
+// viewFreshLocked reports whether the view was read at the light client's
+// height, so that its facts are the chain's current ones.
+func (e *Enclave) viewFreshLocked() bool {
+	return e.sync.View.Height != 0 && e.sync.View.Height == e.lc.Height()
+}
+
+// readUnpaidLocked reads, at the fresh view's height, whether the chain
+// executed the outbox entries the view has not read yet (entries created
+// after it), and records those proven unpaid.
+func (e *Enclave) readUnpaidLocked(ctx context.Context, hashes [][32]byte) error {
+	keys := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		keys[i] = enclavebridge.UnshieldKey(e.shard, h)
+	}
+	vals, err := e.readStateLocked(ctx, e.sync.View.Height, e.sync.View.AppHash, keys)
+	if err != nil {
+		if !errors.Is(err, ErrStateUnavailable) {
+			e.stats.ProofFailures++
+		}
+		return err
+	}
+	if e.sync.View.Unpaid == nil {
+		e.sync.View.Unpaid = map[[32]byte]bool{}
+	}
+	for i, h := range hashes {
+		if _, paid := vals[string(keys[i])]; !paid {
+			e.sync.View.Unpaid[h] = true
+		}
+	}
+	return nil
+}

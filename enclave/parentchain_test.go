@@ -1,0 +1,544 @@
+package enclave
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/enclave/keys"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/parentchain/chaintest"
+	"github.com/integritee-go/integritee/parentchain/modules/balances"
+	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
+	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
+	"github.com/integritee-go/integritee/parentchain/modules/teerex"
+	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// ---- an enclave on a real parentchain (package chaintest) ----
+
+// chainEnv is an enclave whose host fetches a real parentchain application's
+// blocks and proofs; the test decides what the host passes on.
+type chainEnv struct {
+	t       *testing.T
+	m       machine
+	h       *fakeHost
+	c       *chaintest.Chain
+	cfg     Config
+	e       *Enclave
+	relayed int // the enclave's sent transactions already put in blocks
+}
+
+func newChainEnv(t *testing.T, tune ...func(*Config)) *chainEnv {
+	t.Helper()
+	c := chaintest.New(t)
+	h := newFakeHost()
+	h.chain = c
+	cfg := testConfig()
+	cfg.ChainID, cfg.GenesisValidators = c.ChainID(), c.GenesisValidators()
+	for _, f := range tune {
+		f(&cfg)
+	}
+	env := &chainEnv{t: t, m: newMachine(t, "v1"), h: h, c: c, cfg: cfg}
+	env.e = env.start()
+	return env
+}
+
+// start starts (or restarts) the enclave on the host's files.
+func (env *chainEnv) start() *Enclave {
+	env.t.Helper()
+	e, err := New(context.Background(), env.m.backend(env.t), env.h, env.cfg, quiet)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	return e
+}
+
+// block seals a parentchain block carrying, first, every transaction the
+// enclave sent since the last block, then txs; it returns the results.
+func (env *chainEnv) block(txs ...[]byte) []*abci.ExecTxResult {
+	env.t.Helper()
+	sent := env.h.sentTxs()[env.relayed:]
+	env.relayed += len(sent)
+	_, res := env.c.Block(append(slices.Clone(sent), txs...)...)
+	return res
+}
+
+// sync imports every sealed parentchain block whose successor is sealed.
+func (env *chainEnv) sync() {
+	env.t.Helper()
+	for h := env.e.NextParentchainHeight(); h < env.c.Height(); h++ {
+		if err := env.e.ImportParentchainBlock(context.Background(), env.c.Input(h), env.c.Now()); err != nil {
+			env.t.Fatalf("import parentchain block %d: %v", h, err)
+		}
+	}
+}
+
+func (env *chainEnv) call(module, method string, args any) types.Call {
+	env.t.Helper()
+	c, err := types.NewCall(env.c.Codec(), module, method, args)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	return c
+}
+
+func (env *chainEnv) sign(p *account.Pair, module, method string, args any) []byte {
+	return env.c.Sign(p, env.call(module, method, args))
+}
+
+// register funds the enclave's account, registers it (unattested, as dev
+// chains allow) and lets it announce itself, which makes it the shard's
+// first authority.
+func (env *chainEnv) register() {
+	env.t.Helper()
+	e := env.e
+	env.block(env.sign(dev(env.t, "Alice"), balances.ModuleName, "transfer", balances.TransferArgs{Dest: e.Signer(), Amount: teer(10)}))
+	method, proof, err := e.RegistrationProof(true)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	if err := e.SendParentchainCall(context.Background(), env.call(teerex.ModuleName, "register_enclave", teerex.RegisterEnclaveArgs{Proof: proof, URL: "wss://me", Method: method})); err != nil {
+		env.t.Fatal(err)
+	}
+	env.block() // the registration
+	env.block()
+	env.sync() // the enclave sees it and announces itself
+	env.block()
+	env.block()
+	env.sync()
+	if v := viewOf(e); !slices.Equal(v.Authorities, []account.ID{e.Signer()}) {
+		env.t.Fatalf("after registering, the proven authorities are %v", v.Authorities)
+	}
+}
+
+// registerOther registers p's key as another enclave of the same build and
+// has it confirm a block for the shard, which puts it in the shard's status.
+func (env *chainEnv) registerOther(p *account.Pair) {
+	env.t.Helper()
+	mr := env.e.MrEnclave()
+	env.mustOK(env.block(env.sign(p, teerex.ModuleName, "register_enclave", teerex.RegisterEnclaveArgs{Proof: mr[:], URL: "wss://other", Method: "skip"})))
+	env.mustOK(env.block(env.sign(p, enclavebridge.ModuleName, "confirm_processed_parentchain_block", enclavebridge.ConfirmProcessedParentchainBlockArgs{Shard: env.e.ShardID(), BlockNumber: 1})))
+}
+
+func (env *chainEnv) mustOK(res []*abci.ExecTxResult) {
+	env.t.Helper()
+	for i, r := range res {
+		if r.Code != 0 {
+			env.t.Fatalf("parentchain tx %d failed: %s", i, r.Log)
+		}
+	}
+}
+
+// setLie makes the host rewrite its proven answers (nil: honest again).
+func (env *chainEnv) setLie(lie func(height int64, reads []StateRead) []StateRead) {
+	env.h.mu.Lock()
+	defer env.h.mu.Unlock()
+	env.h.lie = lie
+}
+
+func viewOf(e *Enclave) chainView {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sync.View
+}
+
+func fresh(e *Enclave) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.viewFreshLocked()
+}
+
+func outboxLen(e *Enclave) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.state.Outbox())
+}
+
+// nodeStatus is the node's own answer for the shard's status at height.
+func (env *chainEnv) nodeStatus(height int64) []account.ID {
+	env.t.Helper()
+	var st []enclavebridge.ShardSignerStatus
+	err := env.c.Query("/enclavebridge/shard_status/"+env.e.ShardID().String()+"/"+strconv.FormatInt(height, 10), &st)
+	if err != nil && strings.Contains(err.Error(), "UnknownShard") {
+		return nil
+	}
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	var out []account.ID
+	for _, s := range st {
+		out = append(out, s.Signer)
+	}
+	return out
+}
+
+// ---- authorities, finality and payouts come from proven reads ----
+
+// TestAuthoritiesFollowTheChainsShardStatusAtEveryHeight replays a history
+// of registrations, announcements, unregistration, re-registration and a
+// configuration change with an enactment delay, and after every block
+// compares the authorities the enclave derived from proofs with the node's
+// own ShardStatus query at that height.
+func TestAuthoritiesFollowTheChainsShardStatusAtEveryHeight(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	me, bob := e.Signer(), dev(t, "Bob")
+	check := func(step string, want ...account.ID) {
+		t.Helper()
+		env.block() // nothing in it: the latest state is the verified height's
+		env.sync()
+		v := viewOf(e)
+		if !fresh(e) {
+			t.Fatalf("%s: view of height %d is not fresh", step, v.Height)
+		}
+		if node := env.nodeStatus(v.Height); !slices.Equal(v.Authorities, node) {
+			t.Fatalf("%s: proven authorities %v, the node's ShardStatus %v", step, v.Authorities, node)
+		}
+		if !slices.Equal(v.Authorities, want) {
+			t.Fatalf("%s: authorities %v, want %v", step, v.Authorities, want)
+		}
+	}
+
+	env.block()
+	check("unknown shard")
+	mustBlock(t, e, 1) // a new shard: this enclave authors alone
+
+	env.register()
+	check("registered and announced", me)
+	if !e.Initialized() {
+		t.Fatal("an enclave the chain lists is not initialized")
+	}
+
+	env.registerOther(bob)
+	check("a second enclave", me, bob.ID())
+	// Aura over the proven set: slots alternate.
+	alice := dev(t, "Alice")
+	submit(t, e, alice, setBalance(alice.ID(), teer(1)), 0)
+	mine, theirs := 4, 5
+	if me != viewOf(e).Authorities[uint64(e.Slot(slotTime(mine)))%2] {
+		mine, theirs = 5, 4
+	}
+	if b := onSlot(t, e, theirs); b != nil {
+		t.Fatal("authored the other enclave's slot")
+	}
+	mustBlock(t, e, mine)
+
+	env.mustOK(env.block(env.sign(bob, teerex.ModuleName, "unregister_enclave", teerex.UnregisterEnclaveArgs{Signer: bob.ID()})))
+	check("the second enclave unregistered", me)
+
+	mr := e.MrEnclave()
+	env.mustOK(env.block(env.sign(bob, teerex.ModuleName, "register_enclave", teerex.RegisterEnclaveArgs{Proof: mr[:], URL: "wss://other", Method: "skip"})))
+	check("re-registered: back in its old place", me, bob.ID())
+
+	env.mustOK(env.block(env.sign(bob, enclavebridge.ModuleName, "update_shard_config", enclavebridge.UpdateShardConfigArgs{Shard: e.ShardID(), Config: enclavebridge.ShardConfig{EnclaveFingerprint: mr}})))
+	check("configured with this build", me, bob.ID())
+
+	other := attestation.MrEnclave{0xEE}
+	env.mustOK(env.block(env.sign(bob, enclavebridge.ModuleName, "update_shard_config", enclavebridge.UpdateShardConfigArgs{Shard: e.ShardID(), Config: enclavebridge.ShardConfig{EnclaveFingerprint: other}, Delay: 4})))
+	enactAt := env.c.Height() + 4
+	for viewOf(e).Height < enactAt-1 {
+		check("an upgrade pending", me, bob.ID())
+	}
+	check("the upgrade enacted: no enclave of this build is authorised")
+	submit(t, e, alice, setBalance(alice.ID(), teer(2)), 1)
+	for k := 10; k < 14; k++ {
+		if b := onSlot(t, e, k); b != nil {
+			t.Fatal("an enclave the chain no longer authorises authored a block")
+		}
+	}
+}
+
+// TestLyingHostStallsTheEnclaveButNeverMisleadsIt has the host answer the
+// enclave's state reads with a wrong value, a missing key, a key claimed
+// present, a stale height, another key's answer and too few answers. Each
+// time the enclave refuses the read, counts it, and acts on no parentchain
+// fact (no block, no payout) until honest answers come back.
+func TestLyingHostStallsTheEnclaveButNeverMisleadsIt(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	env.register()
+	alice := dev(t, "Alice")
+	mustBlock(t, e, 1)
+	nonce := uint64(0)
+	slot := 2
+
+	// Reads are, in order: status, config, last confirmed block.
+	lies := []struct {
+		name string
+		lie  func(height int64, rs []StateRead) []StateRead
+	}{
+		{"a wrong value", func(_ int64, rs []StateRead) []StateRead {
+			rs[0].Value = append(bytes.Clone(rs[0].Value[:len(rs[0].Value)-1]), rs[0].Value[len(rs[0].Value)-1]^1)
+			return rs
+		}},
+		{"a present key claimed absent", func(_ int64, rs []StateRead) []StateRead { rs[0].Value = nil; return rs }},
+		{"an absent key claimed present", func(_ int64, rs []StateRead) []StateRead {
+			rs[2].Value = env.c.Codec().MustMarshal(scmodule.BlockConfirmation{Number: 99})
+			return rs
+		}},
+		{"a stale height", func(h int64, rs []StateRead) []StateRead {
+			for i := range rs {
+				p, err := env.c.Prove(h-1, rs[i].Key)
+				if err != nil {
+					t.Error(err)
+				}
+				rs[i] = StateRead{Key: p.Key, Value: p.Value, Ops: p.Ops}
+			}
+			return rs
+		}},
+		{"another key's answer", func(_ int64, rs []StateRead) []StateRead { rs[0], rs[1] = rs[1], rs[0]; return rs }},
+		{"too few answers", func(_ int64, rs []StateRead) []StateRead { return rs[:len(rs)-1] }},
+	}
+	for _, l := range lies {
+		before, sent := e.Stats().ProofFailures, len(env.h.sentTxs())
+		env.setLie(l.lie)
+		env.block()
+		env.sync()
+		if got := e.Stats().ProofFailures; got != before+1 {
+			t.Fatalf("%s: %d proof failures, want %d", l.name, got, before+1)
+		}
+		if fresh(e) {
+			t.Fatalf("%s: the enclave took the lie as its view", l.name)
+		}
+		submit(t, e, alice, setBalance(alice.ID(), teer(1+nonce)), nonce)
+		nonce++
+		if b := onSlot(t, e, slot); b != nil {
+			t.Fatalf("%s: authored a block without knowing the authorities", l.name)
+		}
+		slot++
+		e.ResendPending(context.Background())
+		if got := len(env.h.sentTxs()); got != sent {
+			t.Fatalf("%s: sent %d parentchain txs on a refused view", l.name, got-sent)
+		}
+
+		env.setLie(nil)
+		env.block()
+		env.sync()
+		if !fresh(e) {
+			t.Fatalf("%s: honest answers did not restore the view", l.name)
+		}
+		mustBlock(t, e, slot)
+		slot++
+	}
+	if got := balance(t, e, alice); got != teer(uint64(len(lies))).String() {
+		t.Fatalf("Alice = %s after the honest blocks", got)
+	}
+}
+
+// TestUnshieldIsPaidOnceWhateverTheHostDoes shields funds on the
+// parentchain and unshields some. The payout request goes out once the
+// chain proves the call unpaid; a restart from before the payout sends it
+// again, and the chain refuses to pay twice; a host that forges the
+// "unpaid" read only delays a payout.
+func TestUnshieldIsPaidOnceWhateverTheHostDoes(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	env.register()
+	alice, charlie := dev(t, "Alice"), dev(t, "Charlie")
+	mustBlock(t, e, 1)
+
+	beneficiary := alice.ID()
+	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), beneficiary[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: teer(10)})))
+	env.block()
+	env.sync()
+	mustBlock(t, e, 2)
+	if got := balance(t, e, alice); got != teer(10).String() {
+		t.Fatalf("shielded balance %s", got)
+	}
+
+	opHash := submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(3), Shard: e.ShardID()}}, 0)
+	mustBlock(t, e, 3)
+	us := unshieldTxs(t, env.h.sentTxs()[env.relayed:])
+	if len(us) != 1 {
+		t.Fatalf("%d unshield_funds after the unshielding block, want 1", len(us))
+	}
+	if a := us[0].args; a.Beneficiary != charlie.ID() || a.Amount != teer(3) || a.CallHash != [32]byte(opHash) {
+		t.Fatalf("unshield_funds args = %+v", a)
+	}
+	charlie0 := chainFree(t, env, charlie.ID())
+	env.mustOK(env.block()) // the chain pays
+	if got := chainFree(t, env, charlie.ID()); got != add(t, charlie0, teer(3)) {
+		t.Fatalf("Charlie on the parentchain %s, before %s", got, charlie0)
+	}
+	env.block()
+
+	// A restart from before the payout: the enclave's verified head is
+	// older than the payout, so the request goes out again; the chain
+	// refuses the call hash it already paid.
+	env.e = env.start()
+	e = env.e
+	e.ResendPending(context.Background())
+	res := env.block()
+	if len(res) != 1 || res[0].Code != enclavebridge.ErrUnshieldAlreadyProcessed.Code || res[0].Codespace != enclavebridge.ModuleName {
+		t.Fatalf("a resent payout after a restart: %+v", res)
+	}
+	if got := chainFree(t, env, charlie.ID()); got != add(t, charlie0, teer(3)) {
+		t.Fatalf("paid twice: Charlie on the parentchain %s", got)
+	}
+	env.block()
+	env.sync() // the verified payout takes it out of the outbox
+	if outboxLen(e) != 0 {
+		t.Fatal("a verified payout stayed in the outbox")
+	}
+	sent := len(env.h.sentTxs())
+	e.ResendPending(context.Background())
+	mustBlock(t, e, 4)
+	if got := len(env.h.sentTxs()); got != sent {
+		t.Fatal("a paid unshielding was sent again")
+	}
+
+	// A host that forges "already paid" for a new unshielding: refused,
+	// nothing sent; honest again, it is sent.
+	env.setLie(func(_ int64, rs []StateRead) []StateRead {
+		for i := range rs {
+			if bytes.HasPrefix(rs[i].Key, []byte("enclavebridge/unshield/")) {
+				rs[i].Value = env.c.Codec().MustMarshal(int64(1))
+			}
+		}
+		return rs
+	})
+	failures := e.Stats().ProofFailures
+	submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(2), Shard: e.ShardID()}}, 1)
+	mustBlock(t, e, 5)
+	if got := len(env.h.sentTxs()); got != sent {
+		t.Fatal("sent an unshielding on a forged read")
+	}
+	if e.Stats().ProofFailures == failures {
+		t.Fatal("the forged read was not refused")
+	}
+	env.setLie(nil)
+	e.ResendPending(context.Background())
+	if us := unshieldTxs(t, env.h.sentTxs()[sent:]); len(us) != 1 || us[0].args.Amount != teer(2) {
+		t.Fatalf("after honest answers: %d unshieldings sent", len(us))
+	}
+	env.mustOK(env.block())
+	if got := chainFree(t, env, charlie.ID()); got != add(t, charlie0, teer(5)) {
+		t.Fatalf("Charlie on the parentchain %s, want +5 TEER in all", got)
+	}
+	if got := balance(t, e, alice); got != teer(5).String() {
+		t.Fatalf("Alice on the sidechain %s, want 5 TEER", got)
+	}
+}
+
+// unshieldTxs decodes the unshield_funds among txs.
+func unshieldTxs(t *testing.T, txs [][]byte) []unshieldTx {
+	t.Helper()
+	var out []unshieldTx
+	c := types.NewCodec()
+	for _, raw := range txs {
+		if tx, err := c.DecodeTx(raw); err == nil && tx.Body.Call.Module == enclavebridge.ModuleName && tx.Body.Call.Method == "unshield_funds" {
+			out = append(out, decodeUnshield(t, raw))
+		}
+	}
+	return out
+}
+
+// TestFailedUnshieldingsSendNothing: an unshielding for another shard, or
+// beyond the balance, fails in the state transition and sends nothing,
+// although the enclave knows the chain and could send.
+func TestFailedUnshieldingsSendNothing(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	env.register()
+	alice, charlie := dev(t, "Alice"), dev(t, "Charlie")
+	mustBlock(t, e, 1)
+	submit(t, e, alice, setBalance(alice.ID(), teer(5)), 0)
+	mustBlock(t, e, 2)
+	sent := len(unshieldTxs(t, env.h.sentTxs()))
+	submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(1), Shard: sidechain.ShardID{3}}}, 1)
+	onSlot(t, e, 3)
+	submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(6), Shard: e.ShardID()}}, 1)
+	onSlot(t, e, 4)
+	if got := len(unshieldTxs(t, env.h.sentTxs())); got != sent {
+		t.Fatalf("%d unshield txs for failed unshieldings", got-sent)
+	}
+	if got := balance(t, e, alice); got != teer(5).String() {
+		t.Fatalf("Alice = %s", got)
+	}
+	// The control: a good one is sent.
+	submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(1), Shard: e.ShardID()}}, 1)
+	mustBlock(t, e, 5)
+	if got := len(unshieldTxs(t, env.h.sentTxs())); got != sent+1 {
+		t.Fatalf("%d txs for a good unshielding, want 1", got-sent)
+	}
+}
+
+// TestFinalityConfirmsOnTopOfTheChainsProvenLastBlock: the primary confirms
+// every second block with the ancestor the chain holds, read by proof, and
+// the chain accepts each confirmation.
+func TestFinalityConfirmsOnTopOfTheChainsProvenLastBlock(t *testing.T) {
+	env := newChainEnv(t, func(c *Config) { c.FinalizationInterval = 2 })
+	e := env.e
+	env.register()
+	alice := dev(t, "Alice")
+	b1 := mustBlock(t, e, 1)
+	res := env.block()
+	if len(res) != 1 {
+		t.Fatalf("%d confirmations sent for block 1, want 1", len(res))
+	}
+	env.mustOK(res)
+	env.block()
+	env.sync()
+	if n, ok := e.Finalized(); !ok || n != b1.Header.Number {
+		t.Fatalf("finalized %d %v after the chain recorded block 1", n, ok)
+	}
+	if f := viewOf(e).Finalized; f == nil || f.Hash != [32]byte(e.sc.Hash(b1)) {
+		t.Fatalf("proven last confirmed block %+v", f)
+	}
+	submit(t, e, alice, setBalance(alice.ID(), teer(1)), 0)
+	mustBlock(t, e, 2)
+	if res := env.block(); len(res) != 0 {
+		t.Fatalf("block 2 (not due) sent %d confirmations", len(res))
+	}
+	submit(t, e, alice, setBalance(alice.ID(), teer(2)), 1)
+	b3 := mustBlock(t, e, 3)
+	res = env.block()
+	if len(res) != 1 {
+		t.Fatalf("%d confirmations for block 3, want 1", len(res))
+	}
+	env.mustOK(res) // the chain checked the ancestor against its own
+	env.block()
+	env.sync()
+	if n, _ := e.Finalized(); n != b3.Header.Number {
+		t.Fatalf("finalized %d, want 3", n)
+	}
+}
+
+// chainFree reads an account's free balance on the parentchain by proof at
+// the last sealed height.
+func chainFree(t *testing.T, env *chainEnv, id account.ID) types.Balance {
+	t.Helper()
+	p, err := env.c.Prove(env.c.Height(), balances.AccountKey(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a balances.Account
+	if p.Value != nil {
+		if err := env.c.Codec().Unmarshal(p.Value, &a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a.Free
+}
+
+func add(t *testing.T, a, b types.Balance) types.Balance {
+	t.Helper()
+	s, err := a.Add(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
