@@ -129,7 +129,7 @@ func DecodeSMTOp(op cmtcrypto.ProofOp) (merkle.ProofOperator, error) {
 		return nil, fmt.Errorf("%w: unknown kind %d", ErrBadProof, o.Kind)
 	}
 	d = d[2:]
-	depth, n := binary.Uvarint(d)
+	depth, n := uvarint(d)
 	if n <= 0 || depth > MaxDepth || uint64(len(d)-n) < depth*32 {
 		return nil, fmt.Errorf("%w: bad depth", ErrBadProof)
 	}
@@ -140,7 +140,7 @@ func DecodeSMTOp(op cmtcrypto.ProofOp) (merkle.ProofOperator, error) {
 		d = d[32:]
 	}
 	if o.Kind == KindOther {
-		l, n := binary.Uvarint(d)
+		l, n := uvarint(d)
 		if n <= 0 || l == 0 || l > MaxKeyLen || uint64(len(d)-n) != l+32 {
 			return nil, fmt.Errorf("%w: bad other leaf", ErrBadProof)
 		}
@@ -153,4 +153,15 @@ func DecodeSMTOp(op cmtcrypto.ProofOp) (merkle.ProofOperator, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadProof, len(d))
 	}
 	return o, nil
+}
+
+// uvarint decodes a minimally encoded uvarint (n <= 0 for none), so that an
+// op has exactly one encoding.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	var buf [binary.MaxVarintLen64]byte
+	if n > 0 && binary.PutUvarint(buf[:], v) != n {
+		return 0, -1
+	}
+	return v, n
 }
