@@ -115,6 +115,9 @@ type Stats struct {
 	// ProofFailures counts parentchain state reads the host answered with
 	// proofs that did not verify.
 	ProofFailures uint64
+	// ViewHeight is the parentchain height of the last state read that
+	// verified (0: none).
+	ViewHeight int64
 }
 
 // New unseals (or creates) the enclave's keys and restores its state and
@@ -164,7 +167,9 @@ func (e *Enclave) ShieldingPublicKey() []byte { return e.keys.ShieldingPublicKey
 func (e *Enclave) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.stats
+	st := e.stats
+	st.ViewHeight = e.sync.View.Height
+	return st
 }
 
 // Progress reports the sidechain head's number, the pool's size, the

@@ -24,6 +24,8 @@ type Metrics struct {
 	FreeBalance       *prometheus.GaugeVec
 	Labels            *prometheus.GaugeVec
 	SyncLag           prometheus.Gauge
+	ProofFailures     prometheus.Counter
+	ViewHeight        prometheus.Gauge
 }
 
 // NewMetrics registers the metrics in a new registry. requests and
@@ -46,9 +48,11 @@ func NewMetrics(requests, submitted func() float64) *Metrics {
 	m.FreeBalance = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "account_free_balance", Help: "Free balance of the enclave's accounts in planck."}, []string{"parentchain", "role"})
 	m.Labels = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_labels", Help: "Constant 1, labelled with the version and the enclave's fingerprint."}, []string{"version", "fingerprint"})
 	m.SyncLag = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "parentchain_sync_lag_blocks", Help: "Parentchain blocks the enclave has yet to verify."})
+	m.ProofFailures = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "parentchain_proof_failures_total", Help: "Parentchain state reads the enclave refused because their proofs did not verify."})
+	m.ViewHeight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "parentchain_proven_view_height", Help: "Parentchain height of the enclave's last state read verified by proof (authorities, finality, payouts)."})
 	m.reg.MustRegister(m.BlockHeight, m.LastFinalized, m.PoolSize, m.RPCRequests, m.RPCTrustedCalls, m.AttemptedCalls,
 		m.ExecutionDuration, m.StateSize, m.TotalIssuance, m.ParentchainBlock, m.PeerCount, m.AuraRemaining,
-		m.FreeBalance, m.Labels, m.SyncLag)
+		m.FreeBalance, m.Labels, m.SyncLag, m.ProofFailures, m.ViewHeight)
 	return m
 }
 

@@ -51,6 +51,7 @@ type Service struct {
 
 	registered         chan struct{}
 	lastOK, lastFailed float64
+	lastProofFailures  float64
 }
 
 // Paths inside the data dir.
@@ -449,6 +450,9 @@ func (s *Service) updateMetrics() {
 	m.AttemptedCalls.WithLabelValues("success").Add(float64(st.CallsOK) - s.lastOK)
 	m.AttemptedCalls.WithLabelValues("failed").Add(float64(st.CallsFailed) - s.lastFailed)
 	s.lastOK, s.lastFailed = float64(st.CallsOK), float64(st.CallsFailed)
+	m.ProofFailures.Add(float64(st.ProofFailures) - s.lastProofFailures)
+	s.lastProofFailures = float64(st.ProofFailures)
+	m.ViewHeight.Set(float64(st.ViewHeight))
 	if st.LastExecution > 0 {
 		m.ExecutionDuration.Observe(st.LastExecution.Seconds())
 	}
