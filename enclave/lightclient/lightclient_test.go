@@ -82,6 +82,10 @@ func TestVerifyGoodSequence(t *testing.T) {
 		if lc.Height() != h || lc.NextHeight() != h+1 || lc.LastBlockHash() != v.Hash {
 			t.Fatalf("after %d: client at %d", h, lc.Height())
 		}
+		// The state after block h is committed to by header h+1.
+		if !bytes.Equal(v.AppHash, c.blocks[h+1].AppHash) || bytes.Equal(v.AppHash, c.blocks[h].AppHash) {
+			t.Fatalf("verified %d: app hash %X, header %d carries %X", h, v.AppHash, h+1, []byte(c.blocks[h+1].AppHash))
+		}
 		if h%4 == 0 {
 			if len(v.Txs) != 0 {
 				t.Fatalf("empty block %d yields %d txs", h, len(v.Txs))
