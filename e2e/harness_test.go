@@ -288,3 +288,21 @@ func (n *nodeProc) balance(t *testing.T, acct string) string {
 	t.Helper()
 	return n.mustCLI(t, t.TempDir(), "balance", acct)
 }
+
+// blockHash returns the hash of block h, upper-case hex.
+func (n *nodeProc) blockHash(t *testing.T, h int64) string {
+	t.Helper()
+	res, rerr, err := rpcCall(n.rpc, "block", map[string]any{"height": strconv.FormatInt(h, 10)})
+	if err != nil || rerr != nil {
+		t.Fatalf("block %d: %v %v", h, err, rerr)
+	}
+	var b struct {
+		BlockID struct {
+			Hash string `json:"hash"`
+		} `json:"block_id"`
+	}
+	if err := json.Unmarshal(res, &b); err != nil || len(b.BlockID.Hash) != 64 {
+		t.Fatalf("block %d %s: no hash (%v)", h, res, err)
+	}
+	return b.BlockID.Hash
+}

@@ -296,24 +296,6 @@ func (n *nodeProc) chainID(t *testing.T) string {
 	return st.NodeInfo.Network
 }
 
-// blockHash returns the hash of block h, as hex.
-func (n *nodeProc) blockHash(t *testing.T, h int64) string {
-	t.Helper()
-	res, rerr, err := rpcCall(n.rpc, "block", map[string]any{"height": strconv.FormatInt(h, 10)})
-	if err != nil || rerr != nil {
-		t.Fatalf("block %d: %v %v", h, err, rerr)
-	}
-	var b struct {
-		BlockID struct {
-			Hash string `json:"hash"`
-		} `json:"block_id"`
-	}
-	if err := json.Unmarshal(res, &b); err != nil || len(b.BlockID.Hash) != 64 {
-		t.Fatalf("block %d %s: no hash (%v)", h, res, err)
-	}
-	return b.BlockID.Hash
-}
-
 // account runs the unproven JSON query of an account and returns the
 // answer and the height the node says it answered for.
 func (n *nodeProc) account(t *testing.T, acct string) (balances.AccountInfo, int64) {

@@ -14,24 +14,6 @@ import (
 // verifiedLine is what `balance --verify` reports on stderr.
 var verifiedLine = regexp.MustCompile(`verified at height (\d+) against header (\d+) \(app hash ([0-9A-F]{64})\)`)
 
-// verifyBlockHash returns the hash of the node's block h, upper-case hex.
-func (n *nodeProc) verifyBlockHash(t *testing.T, h int64) string {
-	t.Helper()
-	res, rerr, err := rpcCall(n.rpc, "block", map[string]any{"height": strconv.FormatInt(h, 10)})
-	if err != nil || rerr != nil {
-		t.Fatalf("block %d: %v %v", h, err, rerr)
-	}
-	var b struct {
-		BlockID struct {
-			Hash string `json:"hash"`
-		} `json:"block_id"`
-	}
-	if err := json.Unmarshal(res, &b); err != nil || len(b.BlockID.Hash) != 64 {
-		t.Fatalf("block %d: %s %v", h, res, err)
-	}
-	return b.BlockID.Hash
-}
-
 // verifiedBalance runs `balance ACCT --verify` in dir, requires success and
 // a report on stderr that matches the node's header, and returns stdout and
 // stderr.
@@ -87,8 +69,8 @@ func TestVerifyBalance(t *testing.T) {
 	if err := json.Unmarshal(b, &root); err != nil {
 		t.Fatal(err)
 	}
-	if root.ChainID != "integritee-dev" || root.Height != 1 || root.Hash != n.verifyBlockHash(t, 1) {
-		t.Errorf("stored root %s, block 1 is %s", b, n.verifyBlockHash(t, 1))
+	if root.ChainID != "integritee-dev" || root.Height != 1 || root.Hash != n.blockHash(t, 1) {
+		t.Errorf("stored root %s, block 1 is %s", b, n.blockHash(t, 1))
 	}
 	if ids := n.mustCLI(t, dir, "list-accounts"); ids != "" {
 		t.Errorf("the trust file shows in list-accounts: %q", ids)
@@ -127,7 +109,7 @@ func TestVerifyBalance(t *testing.T) {
 
 	// An explicit root works without touching the keystore.
 	fresh := t.TempDir()
-	h2 := n.verifyBlockHash(t, 2)
+	h2 := n.blockHash(t, 2)
 	if out, errOut := n.verifiedBalance(t, fresh, "//Alice", "--trust-height", "2", "--trust-hash", strings.ToLower(h2)); out != alice+"\n" || strings.Contains(errOut, "WARNING") {
 		t.Errorf("explicit root: %q %q", out, errOut)
 	}

@@ -103,8 +103,10 @@ func (c Config) ValidateBasic() error {
 	if c.MempoolSize <= 0 {
 		return fmt.Errorf("node: mempool size must be positive, got %d", c.MempoolSize)
 	}
-	if c.StateVersions < 0 {
-		return fmt.Errorf("node: state versions must not be negative, got %d", c.StateVersions)
+	if c.StateVersions < 0 || c.StateVersions == 1 {
+		// Height 0 answers the height before the last committed one, and
+		// validateers read one or two heights behind the tip.
+		return fmt.Errorf("node: state versions must be at least 2 (0: the default), got %d", c.StateVersions)
 	}
 	return nil
 }
