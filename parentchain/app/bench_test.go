@@ -1,9 +1,9 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,17 +88,22 @@ func BenchmarkFinalizeBlock(b *testing.B) {
 // which are senders whose keys the benchmark holds.
 type millionSetup struct {
 	app      *app.App
-	store    *state.Store
 	reg      *prometheus.Registry
 	codec    *types.Codec
 	pairs    []*account.Pair
 	accounts int
 	height   int64
 	rng      *rand.Rand
+
+	initChain             time.Duration
+	memBefore, memGenesis memSnapshot // before the genesis, after InitChain
+	logs                  []string    // the setup's, repeated by the first run
 }
 
 // fillerID is the id of account i of the million that sends nothing.
-func fillerID(i int) account.ID { return account.ID(sha256.Sum256(fmt.Appendf(nil, "filler %d", i))) }
+func fillerID(i int) account.ID {
+	return account.ID(sha256.Sum256(strconv.AppendInt([]byte("filler "), int64(i), 10)))
+}
 
 // id returns the id of account i (0 ≤ i < accounts).
 func (m *millionSetup) id(i int) account.ID {
@@ -120,13 +126,12 @@ func millionGenesis(b *testing.B, pairs []*account.Pair, accounts int) []byte {
 	if err := json.Unmarshal(dev, &sections); err != nil {
 		b.Fatal(err)
 	}
-	var bal bytes.Buffer
-	bal.Grow(accounts * 110)
-	fmt.Fprintf(&bal, `{"tx_fee":%q,"balances":[`, node.DevTxFee.String())
+	bal := make([]byte, 0, accounts*110)
+	bal = fmt.Appendf(bal, `{"tx_fee":%q,"balances":[`, node.DevTxFee.String())
 	amount := node.DevEndowment.String()
 	for i := range accounts {
 		if i > 0 {
-			bal.WriteByte(',')
+			bal = append(bal, ',')
 		}
 		var id account.ID
 		if i < len(pairs) {
@@ -134,10 +139,13 @@ func millionGenesis(b *testing.B, pairs []*account.Pair, accounts int) []byte {
 		} else {
 			id = fillerID(i)
 		}
-		fmt.Fprintf(&bal, `{"account":%q,"amount":%q}`, id.Hex(), amount)
+		bal = append(bal, `{"account":"0x`...)
+		bal = hex.AppendEncode(bal, id[:])
+		bal = append(bal, `","amount":"`...)
+		bal = append(bal, amount...)
+		bal = append(bal, `"}`...)
 	}
-	bal.WriteString("]}")
-	sections[balances.ModuleName] = bal.Bytes()
+	sections[balances.ModuleName] = append(bal, "]}"...)
 	st, err := json.Marshal(sections)
 	if err != nil {
 		b.Fatal(err)
@@ -145,14 +153,14 @@ func millionGenesis(b *testing.B, pairs []*account.Pair, accounts int) []byte {
 	return st
 }
 
-// memSnapshot is the process's memory: the Go heap in use after a GC, what
-// the Go runtime holds from the OS, and the resident set (VmRSS), which
-// also counts what pebble allocates with C malloc (its block cache and
-// memtables; cgo is on) and the binary.
+// memSnapshot is the process's memory after a GC that returned free pages
+// to the OS: the Go heap in use, what the Go runtime holds from the OS, and
+// the resident set (VmRSS), which also counts what pebble allocates with C
+// malloc (its block cache and memtables; cgo is on) and the binary.
 type memSnapshot struct{ heapInuse, goResident, rss uint64 }
 
 func readMem() memSnapshot {
-	runtime.GC()
+	debug.FreeOSMemory() // a GC, and free pages back to the OS: RSS is what is held
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s := memSnapshot{heapInuse: ms.HeapInuse, goResident: ms.Sys - ms.HeapReleased}
@@ -179,34 +187,36 @@ func newMillionSetup(b *testing.B, accounts, senders int) *millionSetup {
 		seed := sha256.Sum256(fmt.Appendf(nil, "sender %d", i))
 		m.pairs[i], _ = account.PairFromSeed(seed[:])
 	}
+	m.memBefore = readMem()
 	genesis := millionGenesis(b, m.pairs, accounts)
-	b.Logf("genesis of %d accounts: %d MiB of JSON built in %s", accounts, len(genesis)>>20, time.Since(start).Round(time.Millisecond))
-	before := readMem()
+	m.logs = append(m.logs, fmt.Sprintf("genesis of %d accounts: %d MiB of JSON, keys and JSON built in %s", accounts, len(genesis)>>20, time.Since(start).Round(time.Millisecond)))
 
 	s, err := state.Open(filepath.Join(b.TempDir(), "state"), app.StateConfig(0))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	m.store = s
 	m.reg = prometheus.NewRegistry()
 	m.app = app.New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), app.NewMetrics(m.reg))
 	t0 := time.Now()
 	if _, err := m.app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: chainID, Time: genesisTime, AppStateBytes: genesis}); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("InitChain of %d accounts: %s", accounts, time.Since(t0).Round(time.Millisecond))
+	m.initChain = time.Since(t0)
 	genesis = nil
-	after := readMem()
-	b.Logf("memory after InitChain: Go heap in use %.0f MiB (%.0f MiB before the store was opened), Go runtime resident %.0f MiB, process RSS %.0f MiB (%.0f before); outside the Go runtime (pebble's C allocations, binary): %.0f MiB (%.0f before)",
-		mib(after.heapInuse), mib(before.heapInuse), mib(after.goResident), mib(after.rss), mib(before.rss),
-		mib(after.rss-min(after.rss, after.goResident)), mib(before.rss-min(before.rss, before.goResident)))
+	m.memGenesis = readMem()
+	before, after := m.memBefore, m.memGenesis
+	m.logs = append(m.logs,
+		fmt.Sprintf("InitChain of %d accounts: %s", accounts, m.initChain.Round(time.Millisecond)),
+		fmt.Sprintf("memory after InitChain: Go heap in use %.0f MiB (%.0f MiB before the genesis and the store), Go runtime resident %.0f MiB, process RSS %.0f MiB (%.0f before); outside the Go runtime (pebble's C allocations: block cache, memtables; the binary): %.0f MiB (%.0f before)",
+			mib(after.heapInuse), mib(before.heapInuse), mib(after.goResident), mib(after.rss), mib(before.rss),
+			mib(after.rss-min(after.rss, after.goResident)), mib(before.rss-min(before.rss, before.goResident))))
 	return m
 }
 
 // blockTxs signs a block of len(senders) transfers, the kth from
 // senders[k] at nonce to a distinct random account, on all cores.
-func (m *millionSetup) blockTxs(b *testing.B, senders []int, nonce uint64) [][]byte {
+func (m *millionSetup) blockTxs(senders []int, nonce uint64) [][]byte {
 	dests := make([]int, len(senders))
 	used := make(map[int]bool, len(senders))
 	for _, s := range senders {
@@ -276,6 +286,21 @@ func (m *millionSetup) histograms(b *testing.B) (sums, counts map[string]float64
 	return sums, counts
 }
 
+// proofBytes returns the mean size of the proof ops of 100 random accounts
+// at the latest provable height, asked for as a client would.
+func (m *millionSetup) proofBytes(b *testing.B) float64 {
+	total := 0
+	for range 100 {
+		id := m.id(m.rng.IntN(m.accounts))
+		r, err := m.app.Query(context.Background(), &abci.QueryRequest{Path: "/store/balances/key", Data: balances.AccountKey(id), Prove: true})
+		if err != nil || r.Code != 0 || r.Value == nil || r.ProofOps == nil {
+			b.Fatalf("proof of %s: %v %s", id, err, r.GetLog())
+		}
+		total += r.ProofOps.Size()
+	}
+	return float64(total) / 100
+}
+
 // BenchmarkFinalizeBlockMillionAccounts measures blocks of 2,000 transfers
 // over a state of 1,000,000 funded accounts: each transfer from a distinct
 // sender (of 20,000 with known keys, each sending every tenth block) to a
@@ -286,11 +311,17 @@ func (m *millionSetup) histograms(b *testing.B) (sums, counts map[string]float64
 // tree updates), FinalizeBlock's throughput without it, and the
 // commitment's cost per written key; and the Go heap in use, after a GC,
 // once the run's blocks have committed (the store keeps the trees of the
-// last 100 heights).
+// last 100 heights: -benchtime 100x reaches that steady state). The setup
+// (keys, a 103 MiB genesis, InitChain) takes about 20 s, once per -count.
 func BenchmarkFinalizeBlockMillionAccounts(b *testing.B) {
 	const accounts, senders, perBlock = 1_000_000, 20_000, 2_000
 	m := newMillionSetup(b, accounts, senders)
 	b.Run(fmt.Sprintf("accounts=%d/txs=%d", accounts, perBlock), func(b *testing.B) {
+		if m.height == 0 {
+			for _, l := range m.logs {
+				b.Log(l)
+			}
+		}
 		sums0, counts0 := m.histograms(b)
 		idx := make([]int, perBlock)
 		b.ResetTimer()
@@ -301,7 +332,7 @@ func BenchmarkFinalizeBlockMillionAccounts(b *testing.B) {
 			for k := range idx {
 				idx[k] = slot*perBlock + k
 			}
-			txs := m.blockTxs(b, idx, uint64(m.height)/(senders/perBlock))
+			txs := m.blockTxs(idx, uint64(m.height)/(senders/perBlock))
 			b.StartTimer()
 			m.block(b, txs)
 		}
@@ -322,8 +353,12 @@ func BenchmarkFinalizeBlockMillionAccounts(b *testing.B) {
 		b.ReportMetric(100*commitment/finalize, "commitment-%")
 		b.ReportMetric(commitment/written*1e6, "commitment-µs/key")
 		b.ReportMetric(written/blocks, "keys/block")
+		b.ReportMetric(m.initChain.Seconds(), "initchain-s")
+		b.ReportMetric(mib(m.memGenesis.heapInuse), "genesis-heap-MiB")
+		b.ReportMetric(m.proofBytes(b), "account-proof-bytes")
 		mem := readMem()
 		b.ReportMetric(mib(mem.heapInuse), "heap-MiB")
-		b.Logf("after %d blocks in all (%d in this run): Go heap in use %.0f MiB, process RSS %.0f MiB", m.height, b.N, mib(mem.heapInuse), mib(mem.rss))
+		b.Logf("after %d blocks in all (%d in this run): Go heap in use %.0f MiB, process RSS %.0f MiB, outside the Go runtime %.0f MiB",
+			m.height, b.N, mib(mem.heapInuse), mib(mem.rss), mib(mem.rss-min(mem.rss, mem.goResident)))
 	})
 }

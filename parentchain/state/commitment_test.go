@@ -1136,36 +1136,40 @@ func BenchmarkStageAndCommit(b *testing.B) {
 	b.ReportMetric(float64(perBlock*b.N)/b.Elapsed().Seconds(), "keys/s")
 }
 
-// BenchmarkProve proves keys of a store of 100,000 keys and reports the
-// size of the proof ops.
+// BenchmarkProve proves keys of a store of 100,000 and of 1,000,000 keys,
+// present and absent, and reports the size of the proof ops (their
+// protobuf encoding).
 func BenchmarkProve(b *testing.B) {
-	const stored = 100_000
-	s, keys := preload(b, stored)
-	for _, present := range []bool{true, false} {
-		name := "absent"
-		if present {
-			name = "present"
-		}
-		b.Run(name, func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(3, 4))
-			bytesTotal := 0
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				key := keys[rng.IntN(stored)]
-				if !present {
-					key = fmt.Appendf(nil, "m/nobody/%d", i)
+	for _, stored := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("keys=%d", stored), func(b *testing.B) {
+			s, keys := preload(b, stored)
+			for _, present := range []bool{true, false} {
+				name := "absent"
+				if present {
+					name = "present"
 				}
-				p, err := s.Prove(1, key)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if (p.Value != nil) != present {
-					b.Fatalf("%q: value %q", key, p.Value)
-				}
-				bytesTotal += p.Ops.Size()
+				b.Run(name, func(b *testing.B) {
+					rng := rand.New(rand.NewPCG(3, 4))
+					bytesTotal := 0
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						key := keys[rng.IntN(stored)]
+						if !present {
+							key = fmt.Appendf(nil, "m/nobody/%d", i)
+						}
+						p, err := s.Prove(1, key)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if (p.Value != nil) != present {
+							b.Fatalf("%q: value %q", key, p.Value)
+						}
+						bytesTotal += p.Ops.Size()
+					}
+					b.ReportMetric(float64(bytesTotal)/float64(b.N), "proof-bytes")
+				})
 			}
-			b.ReportMetric(float64(bytesTotal)/float64(b.N), "proof-bytes")
 		})
 	}
 }
