@@ -19,6 +19,7 @@ import (
 	"github.com/integritee-go/integritee/enclave/pool"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/enclave/tee"
+	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/sidechain"
 )
@@ -210,9 +211,9 @@ func (e *Enclave) Finalized() (uint64, bool) {
 	return 0, false
 }
 
-// RegistrationProof returns the attestation for teerex.register_enclave:
+// registrationProof returns the attestation for teerex.register_enclave:
 // a quote binding the signing key, or with skip the bare mrenclave.
-func (e *Enclave) RegistrationProof(skip bool) (method string, proof []byte, err error) {
+func (e *Enclave) registrationProof(skip bool) (method string, proof []byte, err error) {
 	if skip {
 		m := e.MrEnclave()
 		return "skip", m[:], nil
@@ -227,12 +228,24 @@ func (e *Enclave) RegistrationProof(skip bool) (method string, proof []byte, err
 	return e.backend.Name(), q, nil
 }
 
-// SendParentchainCall signs call as the enclave's account with its next
-// nonce and hands it to the host.
-func (e *Enclave) SendParentchainCall(ctx context.Context, call types.Call) error {
+// Register composes teerex.register_enclave with a fresh attestation of the
+// enclave's signing key (with skip, the bare mrenclave, which only dev
+// chains accept) and url, signs it as the enclave's account and hands it to
+// the host. It returns the attestation method used. Like every parentchain
+// call the enclave signs, it is built inside: no ECALL signs a call the host
+// composed (DESIGN.md §3).
+func (e *Enclave) Register(ctx context.Context, url string, skip bool) (method string, err error) {
+	method, proof, err := e.registrationProof(skip)
+	if err != nil {
+		return "", err
+	}
+	call, err := types.NewCall(e.codec, teerex.ModuleName, "register_enclave", teerex.RegisterEnclaveArgs{Proof: proof, URL: url, Method: method})
+	if err != nil {
+		return "", err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.sendLocked(ctx, call)
+	return method, e.sendLocked(ctx, call)
 }
 
 func (e *Enclave) sendLocked(ctx context.Context, call types.Call) error {

@@ -102,11 +102,7 @@ func (env *chainEnv) register() {
 	env.t.Helper()
 	e := env.e
 	env.block(env.sign(dev(env.t, "Alice"), balances.ModuleName, "transfer", balances.TransferArgs{Dest: e.Signer(), Amount: teer(10)}))
-	method, proof, err := e.RegistrationProof(true)
-	if err != nil {
-		env.t.Fatal(err)
-	}
-	if err := e.SendParentchainCall(context.Background(), env.call(teerex.ModuleName, "register_enclave", teerex.RegisterEnclaveArgs{Proof: proof, URL: "wss://me", Method: method})); err != nil {
+	if _, err := e.Register(context.Background(), "wss://me", true); err != nil {
 		env.t.Fatal(err)
 	}
 	env.block() // the registration

@@ -300,17 +300,11 @@ func (s *Service) devFund(ctx context.Context) error {
 // register registers (or renews) the enclave on the parentchain and waits
 // until the registry shows the fresh registration.
 func (s *Service) register(ctx context.Context) error {
-	method, proof, err := s.enc.RegistrationProof(s.cfg.SkipRA)
-	if err != nil {
-		return err
-	}
-	call, err := types.NewCall(s.node.Codec(), teerex.ModuleName, "register_enclave", teerex.RegisterEnclaveArgs{Proof: proof, URL: s.cfg.TrustedURL(), Method: method})
-	if err != nil {
-		return err
-	}
 	before := time.Now().Add(-time.Minute).UnixMilli()
+	var method string
 	for attempt := 1; ; attempt++ {
-		err := s.enc.SendParentchainCall(ctx, call)
+		var err error
+		method, err = s.enc.Register(ctx, s.cfg.TrustedURL(), s.cfg.SkipRA)
 		if err == nil {
 			break
 		}
