@@ -2,8 +2,11 @@ package enclave
 
 import (
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/integritee-go/integritee/parentchain/types"
 )
 
 // TestTrustBoundary keeps the enclave's package tree from importing the
@@ -27,6 +30,30 @@ func TestTrustBoundary(t *testing.T) {
 		for _, f := range forbidden {
 			if dep == f || strings.HasPrefix(dep, f+"/") {
 				t.Errorf("the enclave depends on %s", dep)
+			}
+		}
+	}
+}
+
+// TestNoECALLTakesAParentchainCall: the host cannot hand the enclave a
+// parentchain call to sign. (SendParentchainCall once signed whatever the
+// host passed, e.g. an unshield_funds emptying the shard's bonding account.)
+// The enclave composes its own calls: Register, confirmations, its outbox.
+func TestNoECALLTakesAParentchainCall(t *testing.T) {
+	call := reflect.TypeOf(types.Call{})
+	et := reflect.TypeOf(&Enclave{})
+	if et.NumMethod() == 0 {
+		t.Fatal("no ECALLs found")
+	}
+	for i := 0; i < et.NumMethod(); i++ {
+		m := et.Method(i)
+		for j := 1; j < m.Type.NumIn(); j++ {
+			in := m.Type.In(j)
+			for in.Kind() == reflect.Pointer || in.Kind() == reflect.Slice {
+				in = in.Elem()
+			}
+			if in == call {
+				t.Errorf("ECALL %s takes a parentchain call (argument %d)", m.Name, j)
 			}
 		}
 	}
