@@ -43,6 +43,10 @@ type Config struct {
 	SnapshotInterval uint64
 	// KeepSnapshots bounds the snapshot history.
 	KeepSnapshots int
+	// MaxBlockAhead bounds how far a sidechain block's timestamp may be
+	// ahead of the latest verified parentchain block's time
+	// (DefaultMaxBlockAhead when zero).
+	MaxBlockAhead time.Duration
 	// Version, MuRaURL and UntrustedURL are reported over RPC.
 	Version, MuRaURL, UntrustedURL string
 }
@@ -62,6 +66,8 @@ func (c Config) ValidateBasic() error {
 		return errors.New("enclave: snapshot interval must be positive")
 	case c.KeepSnapshots < 1:
 		return errors.New("enclave: keep at least one snapshot")
+	case c.MaxBlockAhead < 0:
+		return errors.New("enclave: negative max block ahead")
 	}
 	return nil
 }
@@ -86,6 +92,7 @@ type Enclave struct {
 	headHash  sidechain.Hash
 	lc        *lightclient.Client
 	sync      syncMeta
+	heads     map[int64]verifiedHead // recent verified parentchain blocks
 	pending   []stf.Diff   // parentchain-triggered changes not yet in a block
 	confirms  []types.Call // parentchain confirmations due after the next commit
 	lastSlot  uint64

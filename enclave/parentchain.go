@@ -81,6 +81,7 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 	e.sync.L1Number, e.sync.L1Hash = v.Height, v.Hash
 	// The chain's own answers (authorities, finality, payouts), by proof.
 	e.refreshViewLocked(ctx, v)
+	e.recordHeadLocked(v.Height, v.Hash)
 	// Every block that carried calls for the shard is confirmed, with the
 	// root of those that executed, so clients learn of failures too.
 	if carried || announce {

@@ -3,10 +3,12 @@ package enclave
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -537,4 +539,112 @@ func add(t *testing.T, a, b types.Balance) types.Balance {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// peerBlock returns a block extending e's head, anchored at the verified
+// parentchain block l1, at slot k, sealed by p, changed by f. Its (empty)
+// diff is encrypted under e's state key, as a peer of the shard would.
+func peerBlock(t *testing.T, e *Enclave, p *account.Pair, l1 int64, k int, f func(*sidechain.BlockData)) []byte {
+	t.Helper()
+	e.mu.Lock()
+	hd := sidechain.Header{Number: e.head.Header.Number + 1, ParentHash: e.headHash, Shard: e.shard, NextFinalizationNumber: e.head.Header.NextFinalizationNumber}
+	h, ok := e.heads[l1]
+	d := sidechain.BlockData{
+		Timestamp:          slotTime(k).UnixMilli(),
+		LayerOneHead:       sidechain.LayerOneHead{Number: l1, Hash: sidechain.Hash(h.hash)},
+		EncryptedStateDiff: e.keys.State().Encrypt(stf.Diff{}.Encode(), e.diffAAD(e.head.Header.Number+1)),
+		StateHashBefore:    sidechain.Hash(e.stateHash),
+		StateHashAfter:     sidechain.Hash(stf.NextStateHash(e.stateHash, stf.Diff{})),
+	}
+	e.mu.Unlock()
+	if !ok && l1 != 0 {
+		t.Fatalf("parentchain block %d is not a recent verified one", l1)
+	}
+	if f != nil {
+		f(&d)
+	}
+	return e.sc.Encode(e.sc.Seal(p, hd, d))
+}
+
+// slotOf returns a slot k after from whose author, among n authorities, is
+// index i.
+func slotOf(e *Enclave, from, i, n int) int {
+	for k := from; ; k++ {
+		if int(e.Slot(slotTime(k))%uint64(n)) == i {
+			return k
+		}
+	}
+}
+
+// TestImportChecksTheLayerOneHeadAndTheAuthorThere: a block's layer-one
+// head must be a parentchain block the enclave verified (number and hash),
+// not older than its parent's; its timestamp may not run ahead of the
+// verified parentchain; and its author is checked against the authorities
+// proven at that head, not at the enclave's latest.
+func TestImportChecksTheLayerOneHeadAndTheAuthorThere(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	env.register()
+	me, bob := e.keys.Signer(), dev(t, "Bob")
+	mustBlock(t, e, 1)
+	alone := viewOf(e).Height // authorities: this enclave
+	env.registerOther(bob)
+	env.block()
+	env.sync()
+	both := viewOf(e).Height // authorities: this enclave, then Bob
+	if got := viewOf(e).Authorities; !slices.Equal(got, []account.ID{me.ID(), bob.ID()}) {
+		t.Fatalf("authorities %v", got)
+	}
+
+	refuse := func(name string, raw []byte, want string) {
+		t.Helper()
+		before := header(t, e)
+		err := e.ImportBlock(raw)
+		if !errors.Is(err, ErrBadBlock) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: %v, want ErrBadBlock about %q", name, err, want)
+		}
+		if header(t, e) != before {
+			t.Fatalf("%s: the head moved", name)
+		}
+	}
+	accept := func(name string, raw []byte) {
+		t.Helper()
+		if err := e.ImportBlock(raw); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+
+	k := slotOf(e, 10, 1, 2) // Bob's slot among two, this enclave's when alone
+	refuse("another hash at the head's number", peerBlock(t, e, me, both, k, func(d *sidechain.BlockData) { d.LayerOneHead.Hash[0] ^= 1 }), "has hash")
+	refuse("a head this enclave never verified", peerBlock(t, e, me, 0, k, func(d *sidechain.BlockData) { d.LayerOneHead.Number = both + 50 }), "ahead of this enclave")
+	refuse("no head at all", peerBlock(t, e, me, 0, k, nil), "older than its parent's")
+	refuse("a timestamp far ahead of the parentchain", peerBlock(t, e, me, both, k, func(d *sidechain.BlockData) {
+		d.Timestamp = env.c.Now().Add(DefaultMaxBlockAhead + time.Minute).UnixMilli()
+	}), "ahead of the latest verified parentchain block")
+	refuse("the enclave in Bob's slot at a head where both author", peerBlock(t, e, me, both, k, nil), "is not slot")
+	// The same slot at the head where this enclave authored alone is its.
+	accept("the enclave's slot at the earlier head", peerBlock(t, e, me, alone, k, nil))
+	k = slotOf(e, k+1, 1, 2)
+	accept("Bob in his slot", peerBlock(t, e, bob, both, k, nil))
+	k = slotOf(e, k+1, 0, 2)
+	refuse("a head older than the parent's", peerBlock(t, e, me, alone, k, nil), "older than its parent's")
+	accept("the enclave in its slot", peerBlock(t, e, me, both, k, nil))
+}
+
+// TestNoBlockWhileTheParentchainStands: once the verified parentchain is
+// older than the bound, the enclave makes no block (every importer would
+// refuse it); when the parentchain moves on, it does again.
+func TestNoBlockWhileTheParentchainStands(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	env.register()
+	alice := dev(t, "Alice")
+	submit(t, e, alice, setBalance(alice.ID(), teer(1)), 0)
+	late := env.c.Now().Add(DefaultMaxBlockAhead + time.Second)
+	if b, err := e.OnSlot(context.Background(), late); err != nil || b != nil {
+		t.Fatalf("made block %v (%v) %s after the last verified parentchain block", b, err, DefaultMaxBlockAhead)
+	}
+	if b, err := e.OnSlot(context.Background(), env.c.Now()); err != nil || b == nil {
+		t.Fatalf("no block within the bound: %v", err)
+	}
 }

@@ -23,31 +23,11 @@ func (e *Enclave) Slot(t time.Time) uint64 {
 	return uint64(t.UnixMilli() / e.cfg.SlotDuration.Milliseconds())
 }
 
-// authoritiesLocked returns the shard's authorities: the chain's
-// ShardStatus as the enclave last read it by proof, if that read is fresh.
-// A stale view gives none (the enclave waits). Before any parentchain block
-// is verified, or while the proven status is still empty (the shard is new)
-// and the chain authorises this enclave's mrenclave for it, this enclave
-// authors alone.
-func (e *Enclave) authoritiesLocked() []account.ID {
-	switch {
-	case e.lc.Height() == 0:
-		return []account.ID{e.Signer()}
-	case !e.viewFreshLocked():
-		return nil
-	case len(e.sync.View.Authorities) == 0:
-		if e.sync.View.Fingerprint != e.MrEnclave() {
-			return nil // the shard belongs to another enclave build
-		}
-		return []account.ID{e.Signer()}
-	}
-	return e.sync.View.Authorities
-}
-
-// slotAuthorLocked returns the author of slot; ok is false while the
-// enclave knows no fresh authorities.
-func (e *Enclave) slotAuthorLocked(slot uint64) (account.ID, bool) {
-	a := e.authoritiesLocked()
+// slotAuthorLocked returns the author of slot at the verified parentchain
+// block l1: authorities[slot mod n] of the shard's authorities there; ok is
+// false while the enclave knows none.
+func (e *Enclave) slotAuthorLocked(slot uint64, l1 int64) (account.ID, bool) {
+	a := e.authoritiesAtLocked(l1)
 	if len(a) == 0 {
 		return account.ID{}, false
 	}
@@ -62,7 +42,12 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	slot := e.Slot(now)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if author, ok := e.slotAuthorLocked(slot); slot <= e.lastSlot || !ok || author != e.Signer() {
+	if author, ok := e.slotAuthorLocked(slot, e.sync.L1Number); slot <= e.lastSlot || !ok || author != e.Signer() {
+		return nil, nil
+	}
+	if e.lc.Height() > 0 && now.Sub(e.lc.LastBlockTime()) > e.maxBlockAhead() {
+		// The parentchain has not moved for longer than the bound: a block
+		// now would be refused by every importer, this enclave included.
 		return nil, nil
 	}
 	ready := e.pool.Ready(MaxOperationsPerBlock)

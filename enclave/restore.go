@@ -121,6 +121,9 @@ func (e *Enclave) restore() error {
 	if err := e.restoreIdle(head.Header.Number); err != nil {
 		return err
 	}
+	if e.sync.L1Number > 0 {
+		e.recordHeadLocked(e.sync.L1Number, e.sync.L1Hash)
+	}
 	e.log.Info("state restored", "block", head.Header.Number, "parentchain", lc.Height(), "accounts_state_bytes", e.state.Size())
 	return nil
 }

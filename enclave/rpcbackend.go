@@ -198,9 +198,11 @@ func (e *Enclave) slotOf(b *sidechain.Block) uint64 {
 
 // checkBlockLocked is the import check every block passes, a peer's and the
 // enclave's own: shard, number and parent extend the head, the slot follows
-// the parent's and belongs to the author, the layer-one head is one this
-// enclave verified, and the state hash before is the head's. (Decode has
-// checked the signature and the data hash.)
+// the parent's, the layer-one head is a recent block this enclave verified
+// (number and hash) and not older than the parent's, the timestamp is not
+// too far ahead of the verified parentchain, the author is the slot's
+// among the authorities proven at that head, and the state hash before is
+// the head's. (Decode has checked the signature and the data hash.)
 func (e *Enclave) checkBlockLocked(b *sidechain.Block) error {
 	if err := e.checkShardOf(b); err != nil {
 		return err
@@ -220,15 +222,15 @@ func (e *Enclave) checkBlockLocked(b *sidechain.Block) error {
 	if e.head != nil && slot <= e.slotOf(e.head) {
 		return ErrBadBlock.Wrap("slot %d is not after its parent's", slot)
 	}
-	author, ok := e.slotAuthorLocked(slot)
+	if err := e.checkLayerOneHeadLocked(b); err != nil {
+		return err
+	}
+	author, ok := e.slotAuthorLocked(slot, b.Data.LayerOneHead.Number)
 	if !ok {
-		return ErrBadBlock.Wrap("slot %d: the shard's authorities are not known at the verified head yet", slot)
+		return ErrBadBlock.Wrap("slot %d: the shard's authorities at layer-one head %d are not proven", slot, b.Data.LayerOneHead.Number)
 	}
 	if author != b.Data.Author {
 		return ErrBadBlock.Wrap("author %s is not slot %d's author %s", b.Data.Author, slot, author)
-	}
-	if b.Data.LayerOneHead.Number > e.lc.Height() {
-		return ErrBadBlock.Wrap("layer-one head %d is ahead of this enclave's %d", b.Data.LayerOneHead.Number, e.lc.Height())
 	}
 	if b.Data.StateHashBefore != sidechain.Hash(e.stateHash) {
 		return ErrBadBlock.Wrap("state hash before %s is not the head's", b.Data.StateHashBefore)

@@ -262,6 +262,17 @@ func (c *Client) LastBlockHash() [32]byte {
 	return h
 }
 
+// LastBlockTime returns the header time of the last verified block, zero
+// before the first.
+func (c *Client) LastBlockTime() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.trusted == nil {
+		return time.Time{}
+	}
+	return c.trusted.Time
+}
+
 // Verify verifies in's block, which must be the next height after the last
 // verified one, with its transactions and their results, and on success
 // advances the client to it. now is the caller's current time; it bounds

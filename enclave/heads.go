@@ -1,0 +1,102 @@
+package enclave
+
+import (
+	"slices"
+	"time"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// recentHeads is how many verified parentchain blocks the enclave keeps to
+// check the layer-one heads of sidechain blocks against.
+const recentHeads = 512
+
+// DefaultMaxBlockAhead is how far a sidechain block's timestamp may be ahead
+// of the latest verified parentchain block's time (Config.MaxBlockAhead).
+const DefaultMaxBlockAhead = 2 * time.Minute
+
+// verifiedHead is a parentchain block the enclave verified, with the
+// shard's authorities there if it read them by proof.
+type verifiedHead struct {
+	hash        [32]byte
+	proven      bool
+	authorities []account.ID
+	fingerprint [32]byte
+}
+
+// recordHeadLocked remembers the verified block at height, with the view
+// if it was read there, and forgets the oldest beyond recentHeads.
+func (e *Enclave) recordHeadLocked(height int64, hash [32]byte) {
+	h := verifiedHead{hash: hash}
+	if v := e.sync.View; v.Height == height && height != 0 {
+		h.proven, h.authorities, h.fingerprint = true, slices.Clone(v.Authorities), v.Fingerprint
+	}
+	if e.heads == nil {
+		e.heads = map[int64]verifiedHead{}
+	}
+	e.heads[height] = h
+	delete(e.heads, height-recentHeads)
+}
+
+// authoritiesAtLocked returns the shard's authorities at the verified
+// parentchain block height, as the chain's state there was proven to hold
+// them: none if the block is not one of the recent verified ones or its
+// state was not proven. Before any parentchain block is verified, or while
+// the proven status is empty and the chain authorises this enclave's build
+// for the shard (a new shard), this enclave authors alone.
+func (e *Enclave) authoritiesAtLocked(height int64) []account.ID {
+	if e.lc.Height() == 0 {
+		return []account.ID{e.Signer()}
+	}
+	h, ok := e.heads[height]
+	switch {
+	case !ok || !h.proven:
+		return nil
+	case len(h.authorities) == 0:
+		if h.fingerprint != e.MrEnclave() {
+			return nil // the shard belongs to another enclave build
+		}
+		return []account.ID{e.Signer()}
+	}
+	return h.authorities
+}
+
+// checkLayerOneHeadLocked is the import check of a block's layer-one head
+// and timestamp: the head is a parentchain block this enclave verified
+// (number and hash), not older than the parent's, and the timestamp is not
+// further ahead of the latest verified parentchain time than the bound.
+func (e *Enclave) checkLayerOneHeadLocked(b *sidechain.Block) error {
+	l1 := b.Data.LayerOneHead
+	if e.lc.Height() == 0 {
+		if l1.Number != 0 {
+			return ErrBadBlock.Wrap("layer-one head %d, this enclave has verified no parentchain block", l1.Number)
+		}
+		return nil
+	}
+	if l1.Number > e.lc.Height() {
+		return ErrBadBlock.Wrap("layer-one head %d is ahead of this enclave's %d", l1.Number, e.lc.Height())
+	}
+	if e.head != nil && l1.Number < e.head.Data.LayerOneHead.Number {
+		return ErrBadBlock.Wrap("layer-one head %d is older than its parent's %d", l1.Number, e.head.Data.LayerOneHead.Number)
+	}
+	h, ok := e.heads[l1.Number]
+	if !ok {
+		return ErrBadBlock.Wrap("layer-one head %d is not a parentchain block this enclave verified recently", l1.Number)
+	}
+	if h.hash != [32]byte(l1.Hash) {
+		return ErrBadBlock.Wrap("layer-one head %d has hash %s, the verified block %x", l1.Number, l1.Hash, h.hash[:8])
+	}
+	latest := e.lc.LastBlockTime()
+	if ahead := time.UnixMilli(b.Data.Timestamp).Sub(latest); ahead > e.maxBlockAhead() {
+		return ErrBadBlock.Wrap("timestamp is %s ahead of the latest verified parentchain block, more than %s", ahead.Round(time.Millisecond), e.maxBlockAhead())
+	}
+	return nil
+}
+
+func (e *Enclave) maxBlockAhead() time.Duration {
+	if e.cfg.MaxBlockAhead > 0 {
+		return e.cfg.MaxBlockAhead
+	}
+	return DefaultMaxBlockAhead
+}
