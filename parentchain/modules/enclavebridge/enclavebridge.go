@@ -12,6 +12,16 @@
 // change is enacted lazily: whoever reads the configuration at or after the
 // enactment height sees the new one.
 //
+// A shard's first configuration (its claim) keeps the default rule: only an
+// enclave whose mrenclave equals the shard id may make it, naming that
+// mrenclave. No enclave of other code can claim a shard, used or not, so none
+// can squat a default shard before its own enclaves act and unshield from its
+// bonding account. A shard whose id is no enclave's mrenclave can only be
+// created by the root origin (through sudo), which may make the first
+// configuration of a shard not yet in use (neither configured nor active),
+// naming any fingerprint; after that the shard belongs to its authorised
+// enclaves and root cannot reconfigure it.
+//
 // ShardStatus[shard] lists the shard's enclaves in the order of their first
 // activity (a processed-block confirmation or a configuration call); its
 // first authorised, still registered entry is the shard's primary.
@@ -64,6 +74,7 @@ var (
 	ErrInsufficientBonding      = types.NewError(ModuleName, 9, "InsufficientBonding", "shard's bonding account holds too little")
 	ErrDelayTooLarge            = types.NewError(ModuleName, 10, "DelayTooLarge", "enactment delay overflows the block height")
 	ErrTooManyEnclaves          = types.NewError(ModuleName, 11, "TooManyEnclaves", "shard status is full")
+	ErrShardClaimRefused        = types.NewError(ModuleName, 12, "ShardClaimRefused", "a shard without configuration can only be claimed by an enclave whose mrenclave is the shard id, or created by root while not in use")
 )
 
 var (
@@ -447,6 +458,9 @@ func (m *Module) confirmProcessed(ctx *types.Context, a ConfirmProcessedParentch
 }
 
 func (m *Module) updateShardConfig(ctx *types.Context, a UpdateShardConfigArgs) error {
+	if ctx.Origin.Root {
+		return m.createShard(ctx, a)
+	}
 	e, err := m.requireEnclave(ctx)
 	if err != nil {
 		return err
@@ -455,14 +469,15 @@ func (m *Module) updateShardConfig(ctx *types.Context, a UpdateShardConfigArgs) 
 	u, exists := m.ShardConfigRecord(ctx, a.Shard)
 	enactAt := height
 	if !exists {
-		// First claim: the sender names its own mrenclave, and a shard
-		// already in use under the default rule (id = mrenclave) can only be
-		// claimed by an enclave that rule authorises.
+		// First claim: only the shard's default enclaves (mrenclave = shard
+		// id) may claim it, naming their own mrenclave, whether or not the
+		// shard is in use yet. An enclave of other code claiming it would
+		// control its bonding account.
+		if e.MrEnclave != attestation.MrEnclave(a.Shard) {
+			return ErrShardClaimRefused.Wrap("enclave %s runs %s, not the shard id %s", e.Signer, e.MrEnclave, a.Shard)
+		}
 		if e.MrEnclave != a.Config.EnclaveFingerprint {
 			return ErrWrongFingerprint.Wrap("enclave runs %s, configuration names %s", e.MrEnclave, a.Config.EnclaveFingerprint)
-		}
-		if _, used := ctx.Store.Get(shardKey(prefixStatus, a.Shard)); used && e.MrEnclave != attestation.MrEnclave(a.Shard) {
-			return ErrNotAuthorised.Wrap("shard %s is in use by its default enclave; enclave %s runs %s", a.Shard, e.Signer, e.MrEnclave)
 		}
 		u = UpgradableShardConfig{Active: a.Config}
 	} else {
@@ -488,6 +503,22 @@ func (m *Module) updateShardConfig(ctx *types.Context, a UpdateShardConfigArgs) 
 	ctx.Emit(types.NewEvent(ModuleName, "ShardConfigUpdated",
 		"shard", a.Shard, "enclave_fingerprint", a.Config.EnclaveFingerprint,
 		"maintenance_mode", a.Config.MaintenanceMode, "enact_at", enactAt, "by", e.Signer))
+	return nil
+}
+
+// createShard is update_shard_config with the root origin: the first
+// configuration of a shard not yet in use (neither configured nor active),
+// naming any fingerprint, enacted immediately. It is how a shard whose id is
+// no enclave's mrenclave comes to exist. Root is no enclave: the shard's
+// status is left empty.
+func (m *Module) createShard(ctx *types.Context, a UpdateShardConfigArgs) error {
+	if m.IsKnownShard(ctx, a.Shard) {
+		return ErrShardClaimRefused.Wrap("root may only create a shard not yet in use; shard %s is configured or active", a.Shard)
+	}
+	ctx.Set(shardKey(prefixConfig, a.Shard), UpgradableShardConfig{Active: a.Config})
+	ctx.Emit(types.NewEvent(ModuleName, "ShardConfigUpdated",
+		"shard", a.Shard, "enclave_fingerprint", a.Config.EnclaveFingerprint,
+		"maintenance_mode", a.Config.MaintenanceMode, "enact_at", ctx.Block.Height, "by", "root"))
 	return nil
 }
 

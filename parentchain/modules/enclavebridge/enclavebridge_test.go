@@ -15,6 +15,7 @@ import (
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
+	"github.com/integritee-go/integritee/parentchain/modules/sudo"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/state"
 	"github.com/integritee-go/integritee/parentchain/state/statetest"
@@ -33,8 +34,9 @@ var (
 	mrA = attestation.MrEnclave(sha256.Sum256([]byte("enclave A")))
 	mrB = attestation.MrEnclave(sha256.Sum256([]byte("enclave B")))
 
-	shardA = sidechain.ShardID(mrA) // the default shard of mrA
-	shardX = sidechain.ShardID(sha256.Sum256([]byte("custom shard")))
+	shardA = sidechain.ShardID(mrA)                                   // the default shard of mrA
+	shardB = sidechain.ShardID(mrB)                                   // the default shard of mrB
+	shardX = sidechain.ShardID(sha256.Sum256([]byte("custom shard"))) // no enclave's mrenclave
 
 	t0 = time.UnixMilli(1_700_000_000_000).UTC()
 )
@@ -422,33 +424,136 @@ func TestUnshieldFunds(t *testing.T) {
 func TestShardConfigFirstClaim(t *testing.T) {
 	e := newEnv(t)
 	e.height = 20
-	cfg := ShardConfig{EnclaveFingerprint: mrB}
-	_, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: cfg})
+	// Shard A's own enclave must name its own mrenclave; a non-enclave may
+	// not claim at all.
+	_, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}})
 	wantErr(t, err, ErrWrongFingerprint)
-	_, err = e.exec(rogue, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: cfg})
+	cfg := ShardConfig{EnclaveFingerprint: mrA}
+	_, err = e.exec(rogue, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: cfg})
 	wantErr(t, err, ErrEnclaveNotRegistered)
 
-	// e3 (mrB) claims the unused shard X for mrB; the delay does not apply.
-	evs, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: cfg, Delay: 100})
+	// e1 (mrA) claims its default shard A, not yet in use; the delay does
+	// not apply.
+	evs, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: cfg, Delay: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEvents(t, evs, types.NewEvent(ModuleName, "ShardConfigUpdated", "shard", shardX, "enclave_fingerprint", mrB,
-		"maintenance_mode", false, "enact_at", 20, "by", e3))
-	ctx := e.ctx(e3)
-	if c, ok := e.br.ActiveConfig(ctx, shardX); !ok || c != cfg {
+	wantEvents(t, evs, types.NewEvent(ModuleName, "ShardConfigUpdated", "shard", shardA, "enclave_fingerprint", mrA,
+		"maintenance_mode", false, "enact_at", 20, "by", e1))
+	ctx := e.ctx(e1)
+	if c, ok := e.br.ActiveConfig(ctx, shardA); !ok || c != cfg {
 		t.Fatalf("active %+v %v", c, ok)
 	}
-	if u, _ := e.br.ShardConfigRecord(ctx, shardX); u.Pending != nil {
+	if u, _ := e.br.ShardConfigRecord(ctx, shardA); u.Pending != nil {
 		t.Fatal("first claim left a pending upgrade")
 	}
-	wantStatus(t, e.br.ShardStatus(ctx, shardX), ShardSignerStatus{e3, mrB, 20})
-	if !e.br.IsKnownShard(ctx, shardX) || !e.br.IsAuthorised(ctx, e3, shardX) || e.br.IsAuthorised(ctx, e1, shardX) {
+	wantStatus(t, e.br.ShardStatus(ctx, shardA), ShardSignerStatus{e1, mrA, 20})
+	if !e.br.IsKnownShard(ctx, shardA) || !e.br.IsAuthorised(ctx, e1, shardA) || !e.br.IsAuthorised(ctx, e2, shardA) || e.br.IsAuthorised(ctx, e3, shardA) {
 		t.Fatal("authorisation after the claim")
 	}
 	// Now configured, the shard takes invocations.
-	if _, err := e.exec(alice, "invoke", InvokeArgs{Shard: shardX, Ciphertext: []byte{1}}); err != nil {
+	if _, err := e.exec(alice, "invoke", InvokeArgs{Shard: shardA, Ciphertext: []byte{1}}); err != nil {
 		t.Fatal(err)
+	}
+
+	// A shard whose id is no enclave's mrenclave cannot be claimed by any
+	// enclave, whatever fingerprint it names.
+	for _, c := range []struct {
+		from account.ID
+		fp   attestation.MrEnclave
+	}{{e1, mrA}, {e3, mrB}, {e3, attestation.MrEnclave(shardX)}} {
+		_, err = e.exec(c.from, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: c.fp}})
+		wantErr(t, err, ErrShardClaimRefused)
+	}
+	if e.br.IsKnownShard(e.ctx(e3), shardX) {
+		t.Fatal("refused claims made shard X known")
+	}
+}
+
+// TestShardSquattingRefused is the squatting attack: an enclave of another
+// mrenclave (e3, mrB) claims shard A, the default shard of mrA, before A's
+// enclaves have acted on it, to control A's bonding account. With or without
+// funds in that account, the claim is refused, nothing changes, e3 cannot
+// unshield from it, and A's own enclaves claim and use the shard as usual.
+func TestShardSquattingRefused(t *testing.T) {
+	for _, funded := range []bool{true, false} {
+		t.Run(fmt.Sprintf("funded=%v", funded), func(t *testing.T) {
+			e := newEnv(t)
+			bonding := BondingAccount(shardA)
+			if funded {
+				// shield_funds refuses a shard nobody acted on, but anyone
+				// can derive the bonding account and transfer to it.
+				_, err := e.exec(alice, "shield_funds", ShieldFundsArgs{Shard: shardA, EncryptedBeneficiary: []byte{1}, Amount: types.NewBalance(1000)})
+				wantErr(t, err, ErrUnknownShard)
+				if _, err := e.run(e.bal, alice, "transfer", balances.TransferArgs{Dest: bonding, Amount: types.NewBalance(1000)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			held := e.free(bonding)
+			unchanged := func(step string) {
+				t.Helper()
+				if _, ok := e.o.Get(ConfigKey(shardA)); ok {
+					t.Fatalf("%s: shard A has a configuration", step)
+				}
+				if _, ok := e.o.Get(StatusKey(shardA)); ok {
+					t.Fatalf("%s: shard A has a status", step)
+				}
+				ctx := e.ctx(e3)
+				if e.br.IsKnownShard(ctx, shardA) || e.br.IsAuthorised(ctx, e3, shardA) || !e.br.IsAuthorised(ctx, e1, shardA) {
+					t.Fatalf("%s: authorisation changed", step)
+				}
+				if e.free(bonding) != held || !e.free(e3).IsZero() {
+					t.Fatalf("%s: bonding %s, e3 %s", step, e.free(bonding), e.free(e3))
+				}
+			}
+
+			e.height = 5
+			for _, a := range []UpdateShardConfigArgs{
+				{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}},
+				{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 3},
+				{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrA}},
+				{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB, MaintenanceMode: true}},
+			} {
+				_, err := e.exec(e3, "update_shard_config", a) // run checks: no writes, no events
+				wantErr(t, err, ErrShardClaimRefused)
+			}
+			unchanged("after the claims")
+
+			// Without the claim e3 is not authorised for shard A: it
+			// cannot unshield from A's bonding account nor act on the shard.
+			_, err := e.exec(e3, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: e3, Amount: types.NewBalance(1000), CallHash: [32]byte{0xba, 0xd0}})
+			wantErr(t, err, ErrNotAuthorised)
+			_, err = e.confirm(e3, shardA)
+			wantErr(t, err, ErrNotAuthorised)
+			unchanged("after the unshielding")
+
+			// A's own enclave claims the shard; e3 still has no way in.
+			e.height = 6
+			if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrA}}); err != nil {
+				t.Fatal(err)
+			}
+			e.mustConfirm(e2, shardA)
+			wantStatus(t, e.br.ShardStatus(e.ctx(e1), shardA), ShardSignerStatus{e1, mrA, 6}, ShardSignerStatus{e2, mrA, 6})
+			_, err = e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}})
+			wantErr(t, err, ErrNotAuthorised)
+			_, err = e.exec(e3, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: e3, Amount: types.NewBalance(1), CallHash: [32]byte{0xba, 0xd0}})
+			wantErr(t, err, ErrNotAuthorised)
+			if c, _ := e.br.ActiveConfig(e.ctx(e1), shardA); c.EnclaveFingerprint != mrA {
+				t.Fatalf("config %+v", c)
+			}
+			if funded {
+				// The funds are A's enclaves' to pay out.
+				if _, err := e.exec(e2, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: held, CallHash: [32]byte{1}}); err != nil {
+					t.Fatal(err)
+				}
+				if !e.free(bonding).IsZero() || e.free(bob) != types.NewBalance(1050) {
+					t.Fatalf("bonding %s, bob %s", e.free(bonding), e.free(bob))
+				}
+			}
+			if !e.free(e3).IsZero() {
+				t.Fatalf("e3 holds %s", e.free(e3))
+			}
+		})
 	}
 }
 
@@ -456,7 +561,7 @@ func TestShardConfigCannotHijackDefaultShard(t *testing.T) {
 	e := newEnv(t)
 	e.mustConfirm(e1, shardA) // shard A in use under the default rule
 	_, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}})
-	wantErr(t, err, ErrNotAuthorised)
+	wantErr(t, err, ErrShardClaimRefused)
 	if _, ok := e.br.ActiveConfig(e.ctx(e1), shardA); ok {
 		t.Fatal("hijack left a configuration")
 	}
@@ -471,54 +576,147 @@ func TestShardConfigCannotHijackDefaultShard(t *testing.T) {
 	wantStatus(t, e.br.ShardStatus(e.ctx(e1), shardA), ShardSignerStatus{e1, mrA, 1}, ShardSignerStatus{e2, mrA, 1})
 }
 
-func TestShardConfigUpgrade(t *testing.T) {
+// router dispatches to modules by name, as the application does for sudo.
+type router map[string]types.Module
+
+func (r router) Dispatch(ctx *types.Context, call types.Call) error {
+	m, ok := r[call.Module]
+	if !ok {
+		return types.ErrUnknownModule.Wrap("%q", call.Module)
+	}
+	return m.Exec(ctx, call.Method, call.Args)
+}
+
+// TestRootCreatesCustomShard: shard X's id is no enclave's mrenclave, so no
+// enclave can claim it; the sudo key creates it through sudo, naming the
+// mrenclave to run it, after which it belongs to that mrenclave's enclaves.
+func TestRootCreatesCustomShard(t *testing.T) {
 	e := newEnv(t)
-	e.height = 10
-	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrA}}); err != nil {
+	su := sudo.New(e.codec, router{ModuleName: e.br})
+	if err := su.InitGenesis(e.ctx(account.ID{}), json.RawMessage(fmt.Sprintf(`{"key":"%s"}`, alice))); err != nil {
 		t.Fatal(err)
 	}
-	e.mustConfirm(e2, shardX)
+	create := func(shard sidechain.ShardID, cfg ShardConfig, delay uint64) sudo.SudoArgs {
+		return sudo.SudoArgs{Call: types.Call{Module: ModuleName, Method: "update_shard_config",
+			Args: e.codec.MustMarshal(UpdateShardConfigArgs{Shard: shard, Config: cfg, Delay: delay})}}
+	}
+	cfg := ShardConfig{EnclaveFingerprint: mrB}
 
-	// An enclave of other code may not upgrade.
-	_, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 5})
+	// Nobody else can create it: not an enclave, not the sudo key without
+	// sudo, not another account through sudo.
+	e.height = 7
+	_, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: cfg})
+	wantErr(t, err, ErrShardClaimRefused)
+	_, err = e.exec(alice, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: cfg})
+	wantErr(t, err, ErrEnclaveNotRegistered)
+	_, err = e.run(su, bob, "sudo", create(shardX, cfg, 0))
+	wantErr(t, err, sudo.ErrRequireSudo)
+	_, err = e.confirm(e3, shardX)
 	wantErr(t, err, ErrNotAuthorised)
-	_, err = e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 1 << 63})
-	wantErr(t, err, ErrDelayTooLarge)
 
-	e.height = 12
-	evs, err := e.exec(e2, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 5})
+	// The sudo key creates it for mrB; the delay does not apply, and root
+	// leaves no status entry.
+	evs, err := e.run(su, alice, "sudo", create(shardX, cfg, 100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEvents(t, evs, types.NewEvent(ModuleName, "ShardConfigUpdated", "shard", shardX, "enclave_fingerprint", mrB,
+	wantEvents(t, evs,
+		types.NewEvent(ModuleName, "ShardConfigUpdated", "shard", shardX, "enclave_fingerprint", mrB,
+			"maintenance_mode", false, "enact_at", 7, "by", "root"),
+		types.NewEvent(sudo.ModuleName, "Sudid", "call", "enclavebridge.update_shard_config"))
+	ctx := e.ctx(e3)
+	if u, ok := e.br.ShardConfigRecord(ctx, shardX); !ok || u.Active != cfg || u.Pending != nil {
+		t.Fatalf("record %+v %v", u, ok)
+	}
+	wantStatus(t, e.br.ShardStatus(ctx, shardX))
+	if !e.br.IsKnownShard(ctx, shardX) || !e.br.IsAuthorised(ctx, e3, shardX) || e.br.IsAuthorised(ctx, e1, shardX) {
+		t.Fatal("authorisation after creation")
+	}
+
+	// Root creates, it does not reconfigure: neither shard X now nor shard
+	// A once A's enclaves use it.
+	_, err = e.run(su, alice, "sudo", create(shardX, ShardConfig{EnclaveFingerprint: mrA}, 0))
+	wantErr(t, err, ErrShardClaimRefused)
+	e.mustConfirm(e1, shardA)
+	_, err = e.run(su, alice, "sudo", create(shardA, cfg, 0))
+	wantErr(t, err, ErrShardClaimRefused)
+	if _, ok := e.br.ActiveConfig(ctx, shardA); ok {
+		t.Fatal("root reconfigured shard A")
+	}
+
+	// The shard is mrB's: e3 acts on it, takes funds and upgrades it.
+	e.height = 8
+	e.mustConfirm(e3, shardX)
+	if p, _ := e.br.Primary(e.ctx(e3), shardX); p != e3 {
+		t.Fatalf("primary %v", p)
+	}
+	if _, err := e.exec(alice, "shield_funds", ShieldFundsArgs{Shard: shardX, EncryptedBeneficiary: []byte{1}, Amount: types.NewBalance(10)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardX, Beneficiary: e1, Amount: types.NewBalance(10), CallHash: [32]byte{1}})
+	wantErr(t, err, ErrNotAuthorised)
+	if _, err := e.exec(e3, "unshield_funds", UnshieldFundsArgs{Shard: shardX, Beneficiary: bob, Amount: types.NewBalance(10), CallHash: [32]byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrA}, Delay: 2})
+	wantErr(t, err, ErrNotAuthorised)
+	if _, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrA}, Delay: 2}); err != nil {
+		t.Fatal(err)
+	}
+	e.height = 10
+	if c, _ := e.br.ActiveConfig(e.ctx(e1), shardX); c.EnclaveFingerprint != mrA || !e.br.IsAuthorised(e.ctx(e1), e1, shardX) {
+		t.Fatalf("active at 10: %+v", c)
+	}
+}
+
+func TestShardConfigUpgrade(t *testing.T) {
+	e := newEnv(t)
+	e.height = 10
+	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrA}}); err != nil {
+		t.Fatal(err)
+	}
+	e.mustConfirm(e2, shardA)
+
+	// An enclave of other code may not upgrade.
+	_, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 5})
+	wantErr(t, err, ErrNotAuthorised)
+	_, err = e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 1 << 63})
+	wantErr(t, err, ErrDelayTooLarge)
+
+	e.height = 12
+	evs, err := e.exec(e2, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, evs, types.NewEvent(ModuleName, "ShardConfigUpdated", "shard", shardA, "enclave_fingerprint", mrB,
 		"maintenance_mode", false, "enact_at", 17, "by", e2))
 
 	// Before height 17 mrA still rules.
 	e.height = 16
 	ctx := e.ctx(e1)
-	u, _ := e.br.ShardConfigRecord(ctx, shardX)
+	u, _ := e.br.ShardConfigRecord(ctx, shardA)
 	if u.Active.EnclaveFingerprint != mrA || u.Pending == nil || *u.Pending != (PendingConfig{ShardConfig{EnclaveFingerprint: mrB}, 17}) {
 		t.Fatalf("record at 16: %+v", u)
 	}
-	wantStatus(t, e.br.ShardStatus(ctx, shardX), ShardSignerStatus{e1, mrA, 10}, ShardSignerStatus{e2, mrA, 12})
-	_, err = e.confirm(e3, shardX)
+	wantStatus(t, e.br.ShardStatus(ctx, shardA), ShardSignerStatus{e1, mrA, 10}, ShardSignerStatus{e2, mrA, 12})
+	_, err = e.confirm(e3, shardA)
 	wantErr(t, err, ErrNotAuthorised)
 
 	// From height 17 mrB does; the mrA enclaves drop out of the status.
 	e.height = 17
 	ctx = e.ctx(e1)
-	if c, _ := e.br.ActiveConfig(ctx, shardX); c.EnclaveFingerprint != mrB {
+	if c, _ := e.br.ActiveConfig(ctx, shardA); c.EnclaveFingerprint != mrB {
 		t.Fatalf("active at 17: %+v", c)
 	}
-	wantStatus(t, e.br.ShardStatus(ctx, shardX))
-	if _, ok := e.br.Primary(ctx, shardX); ok {
+	wantStatus(t, e.br.ShardStatus(ctx, shardA))
+	if _, ok := e.br.Primary(ctx, shardA); ok {
 		t.Fatal("primary before any mrB activity")
 	}
-	_, err = e.confirm(e1, shardX)
+	_, err = e.confirm(e1, shardA)
 	wantErr(t, err, ErrNotAuthorised)
-	e.mustConfirm(e3, shardX)
-	wantStatus(t, e.br.ShardStatus(e.ctx(e3), shardX), ShardSignerStatus{e3, mrB, 17})
-	if p, _ := e.br.Primary(e.ctx(e3), shardX); p != e3 {
+	e.mustConfirm(e3, shardA)
+	wantStatus(t, e.br.ShardStatus(e.ctx(e3), shardA), ShardSignerStatus{e3, mrB, 17})
+	if p, _ := e.br.Primary(e.ctx(e3), shardA); p != e3 {
 		t.Fatalf("primary %v", p)
 	}
 
@@ -526,11 +724,11 @@ func TestShardConfigUpgrade(t *testing.T) {
 	// now makes, immediately (delay 0).
 	e.height = 18
 	final := ShardConfig{EnclaveFingerprint: mrB, MaintenanceMode: true}
-	if _, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: final}); err != nil {
+	if _, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: final}); err != nil {
 		t.Fatal(err)
 	}
 	var raw UpgradableShardConfig
-	e.ctx(e3).Get(shardKey(prefixConfig, shardX), &raw)
+	e.ctx(e3).Get(shardKey(prefixConfig, shardA), &raw)
 	if raw.Active != final || raw.Pending != nil {
 		t.Fatalf("stored %+v", raw)
 	}
@@ -538,22 +736,22 @@ func TestShardConfigUpgrade(t *testing.T) {
 
 func TestShardConfigPendingReplaced(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrA}}); err != nil {
+	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrA}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 10}); err != nil {
+	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 10}); err != nil {
 		t.Fatal(err)
 	}
 	e.height = 3
-	if _, err := e.exec(e2, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrA, MaintenanceMode: true}, Delay: 2}); err != nil {
+	if _, err := e.exec(e2, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrA, MaintenanceMode: true}, Delay: 2}); err != nil {
 		t.Fatal(err)
 	}
-	u, _ := e.br.ShardConfigRecord(e.ctx(e1), shardX)
+	u, _ := e.br.ShardConfigRecord(e.ctx(e1), shardA)
 	if u.Active != (ShardConfig{EnclaveFingerprint: mrA}) || *u.Pending != (PendingConfig{ShardConfig{mrA, true}, 5}) {
 		t.Fatalf("record %+v %+v", u, u.Pending)
 	}
 	e.height = 11 // the replaced upgrade to mrB never happens
-	if c, _ := e.br.ActiveConfig(e.ctx(e1), shardX); c != (ShardConfig{mrA, true}) {
+	if c, _ := e.br.ActiveConfig(e.ctx(e1), shardA); c != (ShardConfig{mrA, true}) {
 		t.Fatalf("active %+v", c)
 	}
 }
@@ -603,18 +801,18 @@ func TestQueries(t *testing.T) {
 	if _, err := e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: types.NewBalance(7), CallHash: [32]byte{9}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrB}}); err != nil {
+	if _, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardB, Config: ShardConfig{EnclaveFingerprint: mrB}}); err != nil {
 		t.Fatal(err)
 	}
 	e.commit() // height 1
-	if _, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrA}, Delay: 2}); err != nil {
+	if _, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardB, Config: ShardConfig{EnclaveFingerprint: mrA}, Delay: 2}); err != nil {
 		t.Fatal(err)
 	}
 	e.commit() // height 2; upgrade enacts at 4
 
 	got, err := e.query("shards")
 	want, _ := json.Marshal(e.br.Shards(e.store))
-	if err != nil || got != string(want) || !strings.Contains(got, shardA.String()) || !strings.Contains(got, shardX.String()) || strings.Count(got, ",") != 1 {
+	if err != nil || got != string(want) || !strings.Contains(got, shardA.String()) || !strings.Contains(got, shardB.String()) || strings.Count(got, ",") != 1 {
 		t.Fatalf("shards %s %v", got, err)
 	}
 
@@ -625,22 +823,22 @@ func TestQueries(t *testing.T) {
 		}
 	}
 
-	got, err = e.query("shard_config/" + shardX.String())
+	got, err = e.query("shard_config/" + shardB.String())
 	wantCfg := fmt.Sprintf(`{"shard":"%s","height":2,"active":{"enclave_fingerprint":"%s","maintenance_mode":false},"pending_upgrade":{"config":{"enclave_fingerprint":"%s","maintenance_mode":false},"enact_at":4}}`,
-		shardX, mrB, mrA)
+		shardB, mrB, mrA)
 	if err != nil || got != wantCfg {
 		t.Fatalf("shard_config\n got %s %v\nwant %s", got, err, wantCfg)
 	}
-	got, err = e.query("shard_config/" + shardX.String() + "/4")
-	wantCfg = fmt.Sprintf(`{"shard":"%s","height":4,"active":{"enclave_fingerprint":"%s","maintenance_mode":false}}`, shardX, mrA)
+	got, err = e.query("shard_config/" + shardB.String() + "/4")
+	wantCfg = fmt.Sprintf(`{"shard":"%s","height":4,"active":{"enclave_fingerprint":"%s","maintenance_mode":false}}`, shardB, mrA)
 	if err != nil || got != wantCfg {
 		t.Fatalf("shard_config at 4\n got %s %v\nwant %s", got, err, wantCfg)
 	}
-	// At 4, e3 (mrB) is no longer authorised for X.
-	if got, err = e.query("shard_status/" + shardX.String() + "/4"); err != nil || got != `[]` {
+	// At 4, e3 (mrB) is no longer authorised for B.
+	if got, err = e.query("shard_status/" + shardB.String() + "/4"); err != nil || got != `[]` {
 		t.Fatalf("status at 4: %s %v", got, err)
 	}
-	if got, err = e.query("shard_status/" + shardX.String() + "/3"); err != nil || !strings.Contains(got, e3.String()) {
+	if got, err = e.query("shard_status/" + shardB.String() + "/3"); err != nil || !strings.Contains(got, e3.String()) {
 		t.Fatalf("status at 3: %s %v", got, err)
 	}
 	_, err = e.query("shard_config/" + shardA.String())
@@ -656,12 +854,12 @@ func TestQueries(t *testing.T) {
 	if want := fmt.Sprintf(`{"shard":"%s","call_hash":"%s","executed":true,"height":1}`, shardA, hash); err != nil || got != want {
 		t.Fatalf("unshield_executed\n got %s %v\nwant %s", got, err, want)
 	}
-	got, err = e.query("unshield_executed/" + shardX.String() + "/" + hash)
-	if want := fmt.Sprintf(`{"shard":"%s","call_hash":"%s","executed":false}`, shardX, hash); err != nil || got != want {
+	got, err = e.query("unshield_executed/" + shardB.String() + "/" + hash)
+	if want := fmt.Sprintf(`{"shard":"%s","call_hash":"%s","executed":false}`, shardB, hash); err != nil || got != want {
 		t.Fatalf("unshield_executed other shard\n got %s %v", got, err)
 	}
 
-	for _, p := range []string{"shard_status/xyz", "shard_status/" + shardA.String() + "/-1", "shard_config/" + shardX.String() + "/abc",
+	for _, p := range []string{"shard_status/xyz", "shard_status/" + shardA.String() + "/-1", "shard_config/" + shardB.String() + "/abc",
 		"bonding_account/0x12", "unshield_executed/" + shardA.String() + "/09", "unshield_executed/" + shardA.String() + "/0x09"} {
 		_, err := e.query(p)
 		wantErr(t, err, types.ErrBadQuery)
@@ -681,23 +879,23 @@ func (p plainReader) Iterate(pre []byte, fn func(k, v []byte) bool) { p.s.Iterat
 
 func TestQueryWithoutCommittedHeight(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrA}}); err != nil {
+	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrA}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 1}); err != nil {
+	if _, err := e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}, Delay: 1}); err != nil {
 		t.Fatal(err)
 	}
 	e.commit()
 	e.commit()
 	e.commit() // height 3: enacted by now
-	res, err := e.br.Query(plainReader{e.store}, []string{"shard_config", shardX.String()})
+	res, err := e.br.Query(plainReader{e.store}, []string{"shard_config", shardA.String()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info := res.(ShardConfigInfo); info.Height != 0 || info.Active.EnclaveFingerprint != mrA || info.PendingUpgrade == nil {
 		t.Fatalf("plain reader: %+v", info)
 	}
-	res, _ = e.br.Query(e.store, []string{"shard_config", shardX.String()})
+	res, _ = e.br.Query(e.store, []string{"shard_config", shardA.String()})
 	if info := res.(ShardConfigInfo); info.Height != 3 || info.Active.EnclaveFingerprint != mrB || info.PendingUpgrade != nil {
 		t.Fatalf("store: %+v", info)
 	}
