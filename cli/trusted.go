@@ -35,6 +35,20 @@ const defaultTrustedKeystore = "my_trusted_keystore"
 // in case the worker it asks has not imported that block yet.
 const indirectGrace = 10 * time.Second
 
+// The xt-signer (as Integritee's CLI calls it) signs and pays for the
+// parentchain extrinsic (enclavebridge.invoke) that carries an indirect
+// invocation. It defaults to defaultXtSigner, never to the trusted call's own
+// (incognito) account: signing the extrinsic with that account would publish
+// its key on the parentchain, link it to its calls, and fail whenever it has
+// no parentchain funds. The trusted call itself is always signed by its own
+// account, inside the encrypted payload.
+const (
+	defaultXtSigner = "//Alice"
+	xtSignerFlag    = "xt-signer"
+	// pcSignerFlag is the deprecated alias of --xt-signer.
+	pcSignerFlag = "parentchain-signer"
+)
+
 // Errors of trusted calls.
 var (
 	// errNotExecuted: an indirect call's failure is only visible as a
@@ -53,14 +67,16 @@ type trustedEnv struct {
 	direct       bool
 	timeout      time.Duration
 	keystoreDir  string
-	pcSignerArg  string
+	xtSignerArg  string // -a/--xt-signer
+	pcSignerArg  string // --parentchain-signer, deprecated alias of --xt-signer
 
 	mrenclave *attestation.MrEnclave // --mrenclave, if given
 	shard     *sidechain.ShardID     // --shard, if given
 }
 
-// parseFlags checks the group's flags before anything dials.
-func (t *trustedEnv) parseFlags() error {
+// parseFlags checks the group's flags before anything dials; changed tells
+// which flags the command line set.
+func (t *trustedEnv) parseFlags(changed func(name string) bool) error {
 	t.mrenclave, t.shard = nil, nil
 	if t.mrenclaveArg != "" {
 		m, err := attestation.ParseMrEnclave(t.mrenclaveArg)
@@ -82,10 +98,32 @@ func (t *trustedEnv) parseFlags() error {
 	if t.keystoreDir == "" {
 		return errors.New("--trusted-keystore: must name a directory")
 	}
-	if t.direct && t.pcSignerArg != "" {
-		return errors.New("--parentchain-signer applies to indirect invocations only; drop --direct or the signer")
+	flag := "--" + xtSignerFlag
+	named := changed(xtSignerFlag)
+	if changed(pcSignerFlag) {
+		if named {
+			return fmt.Errorf("--%s is a deprecated alias of -a/--%s; give only --%s", pcSignerFlag, xtSignerFlag, xtSignerFlag)
+		}
+		flag = "--" + pcSignerFlag
+		t.xtSignerArg, named = t.pcSignerArg, true
+	}
+	if _, err := account.ResolveID(t.xtSignerArg); err != nil {
+		return fmt.Errorf("%s %q: not an account (want a dev seed //Name, an SS58 address or a 0x-hex public key): %w", flag, t.xtSignerArg, err)
+	}
+	if t.direct && named {
+		return fmt.Errorf("%s applies to indirect invocations only (it signs the parentchain extrinsic); drop --direct or the signer", flag)
 	}
 	return nil
+}
+
+// xtSigner resolves the xt-signer, a parentchain account: a dev seed or an
+// account of the parentchain keystore (--keystore).
+func (t *trustedEnv) xtSigner() (*account.Pair, error) {
+	p, err := account.ResolvePair(t.xtSignerArg, t.keystore())
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", xtSignerFlag, err)
+	}
+	return p, nil
 }
 
 // keystore returns the trusted keystore of shard.
@@ -281,8 +319,9 @@ func awaitIndirect(ctx context.Context, nonceNow func(context.Context) (uint64, 
 	return at, nonce, err
 }
 
-// callSpec is a trusted call ready to sign: who signs it and, for an
-// indirect invocation, who pays for it on the parentchain by default.
+// callSpec is a trusted call ready to sign and the trusted account that
+// signs it (for an indirect invocation, the xt-signer signs the parentchain
+// extrinsic that carries it).
 type callSpec struct {
 	signer *account.Pair
 	call   stf.Call
@@ -304,13 +343,10 @@ func (t *trustedEnv) runCall(cmd *cobra.Command, build func(*session) (callSpec,
 	if err != nil {
 		return err
 	}
-	var pcSigner *account.Pair
+	var xt *account.Pair
 	if !t.direct {
-		pcSigner = spec.signer
-		if t.pcSignerArg != "" {
-			if pcSigner, err = account.ResolvePair(t.pcSignerArg, t.keystore()); err != nil {
-				return fmt.Errorf("--parentchain-signer: %w", err)
-			}
+		if xt, err = t.xtSigner(); err != nil {
+			return err
 		}
 	}
 	if err := requireShard(ctx, s.c, s.shard); err != nil {
@@ -357,12 +393,12 @@ func (t *trustedEnv) runCall(cmd *cobra.Command, build func(*session) (callSpec,
 		// The call has executed once the signer's nonce moves past both
 		// its own nonce and the nonce before it (a stale --nonce never
 		// executes).
-		inc, at, n, err := s.invoke(ctx, node, pcSigner, spec.signer, max(nonce, next), ct)
+		inc, at, n, err := s.invoke(ctx, node, xt, spec.signer, max(nonce, next), ct)
 		if err != nil {
 			return fmt.Errorf("%s 0x%x: %w", name, hash[:], err)
 		}
-		fmt.Fprintf(t.out, "%s invoked in parentchain block %d (tx %s) and executed by the validateer (block confirmed in %d; trusted nonce of %s now %d)\n",
-			name, inc.Height, inc.Hash, at, spec.signer.ID(), n)
+		fmt.Fprintf(t.out, "%s invoked in parentchain block %d (tx %s, signed by xt-signer %s) and executed by the validateer (block confirmed in %d; trusted nonce of %s now %d)\n",
+			name, inc.Height, inc.Hash, xt.ID(), at, spec.signer.ID(), n)
 	}
 	if u := spec.call.Unshield; u != nil {
 		node, err := t.nodeClient()
@@ -382,13 +418,14 @@ func (t *trustedEnv) runCall(cmd *cobra.Command, build func(*session) (callSpec,
 }
 
 // invoke submits the encrypted call with enclavebridge.invoke, signed by
-// pc, and waits until a validateer executed it.
-func (s *session) invoke(ctx context.Context, node *client.Client, pc, signer *account.Pair, past uint64, ct []byte) (*client.Included, int64, uint64, error) {
+// the xt-signer xt, and waits until a validateer executed it (signer's
+// trusted nonce moved past past).
+func (s *session) invoke(ctx context.Context, node *client.Client, xt, signer *account.Pair, past uint64, ct []byte) (*client.Included, int64, uint64, error) {
 	call, err := types.NewCall(node.Codec(), enclavebridge.ModuleName, "invoke", enclavebridge.InvokeArgs{Shard: s.shard, Ciphertext: ct})
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	inc, err := node.Submit(ctx, pc, call)
+	inc, err := node.Submit(ctx, xt, call)
 	if err != nil {
 		if timedOut(err) {
 			return nil, 0, 0, fmt.Errorf("enclavebridge.invoke not in a block within --timeout %s: %w", s.timeout, err)
@@ -406,9 +443,16 @@ func (s *session) invoke(ctx context.Context, node *client.Client, pc, signer *a
 }
 
 func trustedCmd(w *workerEnv) *cobra.Command {
+	cmd, _ := newTrustedCmd(w)
+	return cmd
+}
+
+// newTrustedCmd returns the trusted group and the environment its flags
+// parse into.
+func newTrustedCmd(w *workerEnv) (*cobra.Command, *trustedEnv) {
 	t := &trustedEnv{workerEnv: w}
 	cmd := &cobra.Command{
-		Use:   "trusted [--mrenclave M] [--shard S] [--direct] CMD",
+		Use:   "trusted [--mrenclave M] [--shard S] [--direct | -a XT_SIGNER] CMD",
 		Short: "Sidechain accounts, calls and getters, through a validateer (-U/-P)",
 		Long: `trusted talks to a validateer's trusted RPC (-U/-P). Unless --insecure, the CLI
 accepts the worker only if its TLS certificate carries an attestation of an enclave
@@ -419,16 +463,28 @@ are base58 or 0x-hex. Calls (transfer, set-balance, unshield-funds) are signed o
 (call, nonce, mrenclave, shard) and encrypted to the shard's shielding key. With
 --direct they go to the worker (author_submitAndWatchExtrinsic) and the command prints
 the hash of the sidechain block that executed them; without it they go through the
-parentchain (enclavebridge.invoke, paid by --parentchain-signer, default the call's
-signer) and the command waits until the validateer confirmed the parentchain block and
-the signer's trusted nonce moved.
+parentchain (enclavebridge.invoke) and the command waits until the validateer confirmed
+the parentchain block and the signer's trusted nonce moved.
+
+-a/--xt-signer (default //Alice) is the parentchain account that signs and pays for
+that enclavebridge.invoke extrinsic: a dev seed or an account of the parentchain
+keystore (--keystore). The call itself stays signed by its own trusted account inside
+the encrypted payload; the trusted account signs the extrinsic only if you name it as
+--xt-signer, which publishes it on the parentchain. --parentchain-signer is a
+deprecated alias of --xt-signer.
 
 Trusted accounts (FROM, ACCT, --root, --signer) are dev seeds (//Name) or accounts of
 the trusted keystore ./my_trusted_keystore/<shard>; TO may be any account. Every wait
 ends after --timeout.`,
 		Args: cobra.NoArgs,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			return t.parseFlags()
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := t.parseFlags(cmd.Flags().Changed); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed(pcSignerFlag) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --%s is deprecated; use -a/--%s\n", pcSignerFlag, xtSignerFlag)
+			}
+			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var names []string
@@ -446,7 +502,9 @@ ends after --timeout.`,
 	pf.BoolVar(&t.direct, "direct", false, "send calls straight to the worker instead of through the parentchain")
 	pf.DurationVar(&t.timeout, "timeout", defaultTimeout, "how long to wait for the worker, blocks and execution")
 	pf.StringVar(&t.keystoreDir, "trusted-keystore", defaultTrustedKeystore, "directory of the trusted keystores, one per shard")
-	pf.StringVar(&t.pcSignerArg, "parentchain-signer", "", "parentchain account paying for indirect invocations (default: the call's signer)")
+	pf.StringVarP(&t.xtSignerArg, xtSignerFlag, "a", defaultXtSigner, "parentchain account that signs and pays for the extrinsic (enclavebridge.invoke) of an indirect invocation: a dev seed or an account of --keystore")
+	pf.StringVar(&t.pcSignerArg, pcSignerFlag, "", "deprecated alias of --"+xtSignerFlag)
+	_ = pf.MarkHidden(pcSignerFlag)
 	cmd.AddCommand(
 		trustedNewAccountCmd(t),
 		trustedListAccountsCmd(t),
@@ -461,7 +519,7 @@ ends after --timeout.`,
 		trustedTotalIssuanceCmd(t),
 		trustedBenchmarkCmd(t),
 	)
-	return cmd
+	return cmd, t
 }
 
 // withTimeout returns the command's context bounded by --timeout.

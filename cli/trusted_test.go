@@ -86,6 +86,12 @@ func TestCommandsRefuseBadArguments(t *testing.T) {
 		{"shard", []string{"trusted", "--shard", "0x00", "balance", "//Alice"}, []string{"--shard"}},
 		{"timeout", []string{"trusted", "--timeout", "-1s", "get-shard"}, []string{"--timeout"}},
 		{"direct with parentchain signer", []string{"trusted", "--direct", "--parentchain-signer", "//Bob", "transfer", "//Alice", "//Bob", "1"}, []string{"--parentchain-signer"}},
+		{"direct with xt-signer", []string{"trusted", "--direct", "-a", "//Bob", "transfer", "//Alice", "//Bob", "1"}, []string{"--xt-signer", "indirect invocations only"}},
+		{"xt-signer: bad", []string{"trusted", "--xt-signer", "bob", "transfer", "//Alice", "//Bob", "1"}, []string{`--xt-signer "bob"`, "not an account"}},
+		{"xt-signer: short, bad", []string{"trusted", "-a", "0x12", "set-balance", "//Bob", "1"}, []string{`--xt-signer "0x12"`, "not an account"}},
+		{"xt-signer: empty", []string{"trusted", "-a", "", "transfer", "//Alice", "//Bob", "1"}, []string{`--xt-signer ""`}},
+		{"xt-signer: no value", []string{"trusted", "transfer", "//Alice", "//Bob", "1", "-a"}, []string{"flag needs an argument", "-a"}},
+		{"xt-signer and its alias", []string{"trusted", "-a", "//Bob", "--parentchain-signer", "//Bob", "transfer", "//Alice", "//Bob", "1"}, []string{"--parentchain-signer", "deprecated alias", "--xt-signer"}},
 		{"no command", []string{"trusted"}, []string{"needs a command", "transfer"}},
 		{"unknown command", []string{"trusted", "frobnicate"}, []string{"unknown command"}},
 		{"balance: ACCT", []string{"trusted", "balance", "5Gxyz"}, []string{"ACCT"}},
@@ -109,6 +115,92 @@ func TestCommandsRefuseBadArguments(t *testing.T) {
 			_, err := run(t, append([]string{"-p", "1", "-P", "1"}, c.args...)...)
 			wantErr(t, err, c.want...)
 		})
+	}
+}
+
+// The xt-signer signs the parentchain extrinsic of an indirect invocation:
+// //Alice unless -a/--xt-signer (or the deprecated --parentchain-signer)
+// names another parentchain account; never the trusted call's own account
+// by default. Resolution goes through the parentchain keystore.
+func TestXtSignerFlag(t *testing.T) {
+	ks := t.TempDir()
+	stored, err := account.NewKeystore(ks).Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, bob := mustPair(t, "//Alice").ID(), mustPair(t, "//Bob").ID()
+	cases := []struct {
+		name string
+		args []string
+		want account.ID
+	}{
+		{"default", nil, alice},
+		{"default with a trusted account elsewhere", []string{"--shard", testShard.String()}, alice},
+		{"short", []string{"-a", "//Bob"}, bob},
+		{"short, attached", []string{"-a//Bob"}, bob},
+		{"long", []string{"--xt-signer", "//Bob"}, bob},
+		{"long, =", []string{"--xt-signer=//Bob"}, bob},
+		{"incognito, named explicitly", []string{"-a", "//AliceIncognito"}, mustPair(t, "//AliceIncognito").ID()},
+		{"SS58 from the keystore", []string{"-a", stored.ID().String()}, stored.ID()},
+		{"hex from the keystore", []string{"--xt-signer", stored.ID().Hex()}, stored.ID()},
+		{"deprecated alias", []string{"--parentchain-signer", "//Bob"}, bob},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd, te := newTrustedCmd(&workerEnv{env: &env{out: io.Discard, opts: Options{Keystore: ks}}})
+			if err := cmd.ParseFlags(c.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := te.parseFlags(cmd.Flags().Changed); err != nil {
+				t.Fatalf("parseFlags(%q): %v", c.args, err)
+			}
+			p, err := te.xtSigner()
+			if err != nil {
+				t.Fatalf("xtSigner(%q): %v", c.args, err)
+			}
+			if p.ID() != c.want {
+				t.Errorf("%q: xt-signer %s, want %s", c.args, p.ID(), c.want)
+			}
+		})
+	}
+
+	// The flag is the group's, with Integritee's name, shorthand and default.
+	cmd, _ := newTrustedCmd(&workerEnv{env: &env{out: io.Discard}})
+	f := cmd.PersistentFlags().Lookup("xt-signer")
+	if f == nil || f.Shorthand != "a" || f.DefValue != "//Alice" {
+		t.Fatalf("--xt-signer: %+v; want -a, default //Alice", f)
+	}
+	if old := cmd.PersistentFlags().Lookup("parentchain-signer"); old == nil || !old.Hidden {
+		t.Errorf("--parentchain-signer should remain as a hidden alias: %+v", old)
+	}
+
+	// Well-formed, but whose key the parentchain keystore lacks.
+	cmd, te := newTrustedCmd(&workerEnv{env: &env{out: io.Discard, opts: Options{Keystore: ks}}})
+	if err := cmd.ParseFlags([]string{"-a", bob.String()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := te.parseFlags(cmd.Flags().Changed); err != nil {
+		t.Fatal(err)
+	}
+	_, err = te.xtSigner()
+	if !errors.Is(err, account.ErrNoKey) {
+		t.Errorf("xt-signer without a key: %v; want ErrNoKey", err)
+	}
+	wantErr(t, err, "--xt-signer")
+}
+
+// The deprecated alias still works but says so on stderr, not stdout.
+func TestParentchainSignerAliasWarns(t *testing.T) {
+	var out, errb bytes.Buffer
+	root := NewRootCmd(&out)
+	root.SetErr(&errb)
+	root.SetArgs([]string{"-p", "1", "-P", "1", "trusted", "--parentchain-signer", "//Bob", "--timeout", "1s", "transfer", "//Alice", "//Bob", "1"})
+	_ = root.Execute() // fails dialling the closed port
+	if !strings.Contains(errb.String(), "--parentchain-signer is deprecated; use -a/--xt-signer") {
+		t.Errorf("stderr %q lacks the deprecation warning", errb.String())
+	}
+	if strings.Contains(out.String(), "deprecated") {
+		t.Errorf("stdout %q carries the warning", out.String())
 	}
 }
 

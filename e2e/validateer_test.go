@@ -66,7 +66,7 @@ func TestShieldTransferUnshield(t *testing.T) {
 	}
 
 	w.mustT(t, dir, "trusted", "--mrenclave", shard, "--direct", "transfer", "//AliceIncognito", "//BobIncognito", "12000000000")
-	w.mustT(t, dir, "trusted", "--mrenclave", shard, "--parentchain-signer", "//Alice", "transfer", "//AliceIncognito", "//BobIncognito", "3000000000")
+	w.mustT(t, dir, "trusted", "--mrenclave", shard, "--xt-signer", "//Alice", "transfer", "//AliceIncognito", "//BobIncognito", "3000000000")
 	b = readBalances(t, w, shard, dir)
 	if b.aliceInc != "35000000000" || b.bobInc != "15000000000" {
 		t.Fatalf("after the transfers: //AliceIncognito %s //BobIncognito %s", b.aliceInc, b.bobInc)

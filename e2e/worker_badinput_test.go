@@ -227,7 +227,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	shard := w.mustT(t, dir, "trusted", "get-fingerprint")
 	w.mustT(t, dir, "shield-funds", "//Alice", "//AliceIncognito", "50000000000", shard)
 	w.mustT(t, dir, "trusted", "--mrenclave", shard, "--direct", "transfer", "//AliceIncognito", "//BobIncognito", "12345678911")
-	w.mustT(t, dir, "trusted", "--mrenclave", shard, "--parentchain-signer", "//Alice", "transfer", "//AliceIncognito", "//BobIncognito", "1")
+	w.mustT(t, dir, "trusted", "--mrenclave", shard, "--xt-signer", "//Alice", "transfer", "//AliceIncognito", "//BobIncognito", "1")
 	w.stop(0x2) // SIGINT: flush everything to disk
 	n.stop(0x2)
 

@@ -14,12 +14,12 @@ echo "== set //CharlieIncognito's balance as the sidechain root (//Alice), indir
 tcli $T set-balance //CharlieIncognito 7000000000
 expect "//CharlieIncognito" "$(tcli $T balance //CharlieIncognito)" 7000000000
 echo "== transfer 2500000000 to //DaveIncognito indirectly, the parentchain fee paid by //Charlie"
-tcli $T --parentchain-signer //Charlie transfer //CharlieIncognito //DaveIncognito 2500000000
+tcli $T --xt-signer //Charlie transfer //CharlieIncognito //DaveIncognito 2500000000
 expect "//CharlieIncognito" "$(tcli $T balance //CharlieIncognito)" 4500000000
 expect "//DaveIncognito" "$(tcli $T balance //DaveIncognito)" 2500000000
 expect "//CharlieIncognito nonce" "$(tcli $T nonce //CharlieIncognito)" 1
 echo "== an indirect call that cannot execute (overdraft) changes nothing"
-if tcli $T --parentchain-signer //Charlie --timeout 20s transfer //DaveIncognito //CharlieIncognito 9000000000 2>"$WORK/err.txt"; then
+if tcli $T --xt-signer //Charlie --timeout 20s transfer //DaveIncognito //CharlieIncognito 9000000000 2>"$WORK/err.txt"; then
 	echo "FAIL: an overdraft went through" >&2; exit 1
 fi
 echo "refused: $(cat "$WORK/err.txt")"

@@ -24,7 +24,7 @@ expect "//AliceIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //Ali
 expect "//BobIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //BobIncognito)" 10000000000
 
 echo "== transfer of 5000000000 back (indirect invocation through the parentchain, fee paid by //Bob)"
-tcli trusted --mrenclave "$MRENCLAVE" --parentchain-signer //Bob transfer //BobIncognito //AliceIncognito 5000000000
+tcli trusted --mrenclave "$MRENCLAVE" -a //Bob transfer //BobIncognito //AliceIncognito 5000000000
 expect "//BobIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //BobIncognito)" 5000000000
 expect "//AliceIncognito" "$(tcli trusted --mrenclave "$MRENCLAVE" balance //AliceIncognito)" 45000000000
 
