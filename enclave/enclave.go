@@ -93,8 +93,8 @@ type Enclave struct {
 	lc        *lightclient.Client
 	sync      syncMeta
 	heads     map[int64]verifiedHead // recent verified parentchain blocks
-	pending   []stf.Diff   // parentchain-triggered changes not yet in a block
-	confirms  []types.Call // parentchain confirmations due after the next commit
+	pending   []stf.Diff             // parentchain-triggered changes not yet in a block
+	confirms  []types.Call           // parentchain confirmations due after the next commit
 	lastSlot  uint64
 	unshields map[[32]byte]int64 // parentchain height at which each was sent in this run
 	nonce     uint64             // next parentchain nonce as far as we know
