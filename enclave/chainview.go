@@ -47,6 +47,9 @@ type chainView struct {
 	Finalized *scmodule.BlockConfirmation `cbor:"3,keyasint,omitempty"`
 	// Fingerprint is the mrenclave the chain authorises for the shard.
 	Fingerprint [32]byte `cbor:"5,keyasint"`
+	// Flags and Params are the registry's security flags and parameters.
+	Flags  teerex.SecurityFlags `cbor:"6,keyasint"`
+	Params teerex.Params        `cbor:"7,keyasint"`
 	// AppHash is the app hash the view was read against.
 	AppHash []byte `cbor:"4,keyasint"`
 	// Unpaid are the outbox's call hashes the chain proved not executed.
@@ -101,7 +104,10 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 		enclavebridge.StatusKey(e.shard),
 		enclavebridge.ConfigKey(e.shard),
 		scmodule.LatestKey(e.shard),
+		teerex.FlagsKey(),
+		teerex.ParamsKey(),
 	}
+	const fixed = 5
 	for _, u := range outbox {
 		keys = append(keys, enclavebridge.UnshieldKey(e.shard, u.CallHash))
 	}
@@ -125,8 +131,15 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 	} else if ok {
 		view.Finalized = &latest
 	}
+	if _, err := e.decodeRead(vals, keys[3], &view.Flags); err != nil {
+		return nil, err
+	}
+	if _, err := e.decodeRead(vals, keys[4], &view.Params); err != nil {
+		return nil, err
+	}
+	view.Params = teerex.ParamsOf(view.Params)
 	for i, u := range outbox {
-		if _, paid := vals[string(keys[3+i])]; !paid {
+		if _, paid := vals[string(keys[fixed+i])]; !paid {
 			view.Unpaid[u.CallHash] = true
 		}
 	}

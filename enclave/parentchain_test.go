@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +38,26 @@ type chainEnv struct {
 	c       *chaintest.Chain
 	cfg     Config
 	e       *Enclave
-	relayed int // the enclave's sent transactions already put in blocks
+	relayed int           // the enclave's sent transactions already put in blocks
+	logs    *lockedBuffer // the enclave's log
+}
+
+// lockedBuffer is a log sink safe for the enclave's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newChainEnv(t *testing.T, tune ...func(*Config)) *chainEnv {
@@ -49,7 +70,7 @@ func newChainEnv(t *testing.T, tune ...func(*Config)) *chainEnv {
 	for _, f := range tune {
 		f(&cfg)
 	}
-	env := &chainEnv{t: t, m: newMachine(t, "v1"), h: h, c: c, cfg: cfg}
+	env := &chainEnv{t: t, m: newMachine(t, "v1"), h: h, c: c, cfg: cfg, logs: &lockedBuffer{}}
 	env.e = env.start()
 	return env
 }
@@ -57,7 +78,7 @@ func newChainEnv(t *testing.T, tune ...func(*Config)) *chainEnv {
 // start starts (or restarts) the enclave on the host's files.
 func (env *chainEnv) start() *Enclave {
 	env.t.Helper()
-	e, err := New(context.Background(), env.m.backend(env.t), env.h, env.cfg, quiet)
+	e, err := New(context.Background(), env.m.backend(env.t), env.h, env.cfg, slog.New(slog.NewTextHandler(env.logs, nil)))
 	if err != nil {
 		env.t.Fatal(err)
 	}

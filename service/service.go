@@ -178,6 +178,16 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { errc <- ignoreClosed(untrusted.Serve(ul)) }()
 	defer untrusted.Close()
 
+	// Mutual remote attestation: the enclave does the TLS itself, on
+	// connections the host accepts.
+	mctx, stopMuRa := context.WithCancel(ctx)
+	defer stopMuRa()
+	rl, err := listen(s.cfg.MuRaPort)
+	if err != nil {
+		return fmt.Errorf("service: mu-ra port: %w", err)
+	}
+	go func() { errc <- s.enc.ServeMuRa(mctx, rl) }()
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("/is_initialized", s.isInitialized)
 	hl, err := listen(s.cfg.HTTPPort)
@@ -199,7 +209,7 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() { errc <- ignoreClosed(ms.Serve(ml)) }()
 		defer ms.Close()
 	}
-	s.log.Info("validateer serving", "trusted", s.cfg.TrustedURL(), "untrusted", s.cfg.UntrustedURL(),
+	s.log.Info("validateer serving", "trusted", s.cfg.TrustedURL(), "untrusted", s.cfg.UntrustedURL(), "mu-ra", rl.Addr().String(),
 		"http", hl.Addr().String(), "mrenclave", s.backend.MrEnclave(), "shard", s.enc.ShardID(), "signer", s.enc.Signer())
 
 	// The lifecycle gets its own context so that, on any stop, it ends

@@ -13,7 +13,8 @@
 //	{1: method (text, e.g. "sim"), 2: quote (bytes)}
 //
 // and the quote's 64 bytes of report data are SHA-256 of the certificate's
-// DER-encoded SubjectPublicKeyInfo followed by 32 zero bytes.
+// DER-encoded SubjectPublicKeyInfo followed by the account of the enclave
+// holding the key (its signing key; 32 zero bytes for none).
 //
 // The CLI uses it to check the worker's trusted RPC port against the
 // parentchain registry; validateers use it for mutual remote attestation.
@@ -36,6 +37,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/enclave/tee"
 	"github.com/integritee-go/integritee/parentchain/types"
@@ -95,19 +97,37 @@ type evidence struct {
 }
 
 // ReportData returns the report data that binds a public key, given as a
-// DER-encoded SubjectPublicKeyInfo: its SHA-256 followed by 32 zero bytes.
-func ReportData(spki []byte) [64]byte {
+// DER-encoded SubjectPublicKeyInfo, to the enclave account holder: the
+// key's SHA-256 followed by the account (32 zero bytes for none).
+func ReportData(spki []byte, holder account.ID) [64]byte {
 	var rd [64]byte
 	h := sha256.Sum256(spki)
 	copy(rd[:], h[:])
+	copy(rd[32:], holder[:])
 	return rd
+}
+
+// Holder returns the enclave account a verified certificate's quote names
+// beside the key (zero if none): the enclave attests that the TLS key is
+// held by the enclave whose signing key is this account.
+func Holder(r *attestation.Report) account.ID {
+	var id account.ID
+	copy(id[:], r.ReportData[32:])
+	return id
 }
 
 // NewCertificate makes a fresh ECDSA P-256 TLS key and a self-signed
 // certificate for it, valid from now-1h to now+Validity, carrying a quote of
-// b that binds the key. The certificate names "localhost" and 127.0.0.1, for
-// tools that insist on names; RA-TLS clients ignore them.
+// b that binds the key (and no account). The certificate names "localhost"
+// and 127.0.0.1, for tools that insist on names; RA-TLS clients ignore them.
 func NewCertificate(b tee.Backend, now time.Time) (tls.Certificate, error) {
+	return NewBoundCertificate(b, account.ID{}, now)
+}
+
+// NewBoundCertificate is NewCertificate whose quote also names holder, the
+// enclave's own account (its signing key), so that a peer can tie the TLS
+// key to the enclave's registration on the parentchain.
+func NewBoundCertificate(b tee.Backend, holder account.ID, now time.Time) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ratls: generate key: %w", err)
@@ -116,7 +136,7 @@ func NewCertificate(b tee.Backend, now time.Time) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ratls: encode public key: %w", err)
 	}
-	quote, err := b.Quote(ReportData(spki))
+	quote, err := b.Quote(ReportData(spki, holder))
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ratls: quote: %w", err)
 	}
@@ -205,8 +225,8 @@ func Verify(rawCert []byte, verifiers map[string]attestation.Verifier) (*attesta
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrQuoteRejected, ev.Method, err)
 	}
-	if want := ReportData(cert.RawSubjectPublicKeyInfo); report.ReportData != want {
-		return nil, fmt.Errorf("%w: report data %x, want %x", ErrKeyNotBound, report.ReportData, want)
+	if want := ReportData(cert.RawSubjectPublicKeyInfo, Holder(report)); report.ReportData != want {
+		return nil, fmt.Errorf("%w: report data %x, want %x", ErrKeyNotBound, report.ReportData[:32], want[:32])
 	}
 	return report, nil
 }

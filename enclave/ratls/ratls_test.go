@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"github.com/integritee-go/integritee/account"
 	"io"
 	"math/big"
 	"net"
@@ -213,27 +214,34 @@ func TestQuoteLiftedIntoAnotherCertificateFailsWithKeyNotBound(t *testing.T) {
 	}
 }
 
-func TestReportDataMustBeTheKeyHashFollowedByZeros(t *testing.T) {
+func TestReportDataIsTheKeyHashFollowedByTheHolder(t *testing.T) {
 	key := newKey(t)
 	mr := newEnclave(t, "x").MrEnclave()
-	good := ReportData(spki(t, key))
-	withTrailer := good
-	withTrailer[63] = 1
+	holder := account.ID{7, 7, 7}
+	good := ReportData(spki(t, key), holder)
+	none := ReportData(spki(t, key), account.ID{})
+	var flipped [64]byte = good
+	flipped[0] ^= 1
 
 	for name, tc := range map[string]struct {
-		rd   [64]byte
-		want error
+		rd     [64]byte
+		holder account.ID
+		want   error
 	}{
-		"binding":            {good, nil},
-		"non-zero 2nd half":  {withTrailer, ErrKeyNotBound},
-		"all zeros":          {[64]byte{}, ErrKeyNotBound},
-		"another key's hash": {ReportData(spki(t, newKey(t))), ErrKeyNotBound},
+		"binding with a holder":    {good, holder, nil},
+		"binding without a holder": {none, account.ID{}, nil},
+		"key hash changed":         {flipped, holder, ErrKeyNotBound},
+		"all zeros":                {[64]byte{}, account.ID{}, ErrKeyNotBound},
+		"another key's hash":       {ReportData(spki(t, newKey(t)), holder), holder, ErrKeyNotBound},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ext := codec.MustMarshal(evidence{Method: "sim", Quote: attsim.NewQuote(mr, false, tc.rd, now)})
-			_, err := Verify(certWith(t, key, ext).Certificate[0], simVerifiers())
+			r, err := Verify(certWith(t, key, ext).Certificate[0], simVerifiers())
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if err == nil && Holder(r) != tc.holder {
+				t.Fatalf("holder %s, want %s", Holder(r), tc.holder)
 			}
 		})
 	}
@@ -241,7 +249,7 @@ func TestReportDataMustBeTheKeyHashFollowedByZeros(t *testing.T) {
 
 func TestVerifyRejectsUnusableAttestations(t *testing.T) {
 	key := newKey(t)
-	rd := ReportData(spki(t, key))
+	rd := ReportData(spki(t, key), account.ID{})
 	mr := newEnclave(t, "x").MrEnclave()
 	quote := attsim.NewQuote(mr, false, rd, now)
 	tampered := append([]byte(nil), quote...)
@@ -336,7 +344,7 @@ func TestNewCertificateShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ReportData != ReportData(leaf.RawSubjectPublicKeyInfo) || r.MrEnclave != enclave.MrEnclave() {
+	if r.ReportData != ReportData(leaf.RawSubjectPublicKeyInfo, account.ID{}) || r.MrEnclave != enclave.MrEnclave() {
 		t.Fatalf("quote %+v does not bind the certificate's key", r)
 	}
 
@@ -405,7 +413,7 @@ func TestMutualAttestation(t *testing.T) {
 		if serverErr != nil || clientErr != nil {
 			t.Fatalf("server: %v; client: %v", serverErr, clientErr)
 		}
-		if serverSaw == nil || serverSaw.ReportData != ReportData(clientCert.Leaf.RawSubjectPublicKeyInfo) {
+		if serverSaw == nil || serverSaw.ReportData != ReportData(clientCert.Leaf.RawSubjectPublicKeyInfo, account.ID{}) {
 			t.Fatal("the server did not verify the client's certificate")
 		}
 		if clientSaw == nil {

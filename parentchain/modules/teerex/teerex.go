@@ -12,6 +12,7 @@
 package teerex
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -70,6 +71,16 @@ var (
 	keyCount      = []byte("teerex/count")
 	prefixEnclave = []byte("teerex/enclave/")
 )
+
+// FlagsKey is the state key of the security flags (SecurityFlags).
+func FlagsKey() []byte { return bytes.Clone(keyFlags) }
+
+// ParamsKey is the state key of the registry's parameters (Params; absent
+// fields take their defaults, see ParamsOf).
+func ParamsKey() []byte { return bytes.Clone(keyParams) }
+
+// ParamsOf returns stored parameters with their defaults filled in.
+func ParamsOf(p Params) Params { return p.withDefaults() }
 
 // EnclaveKey is the state key of an enclave's registration.
 func EnclaveKey(id account.ID) []byte {
