@@ -45,6 +45,9 @@ type chainView struct {
 	// Finalized is the shard's last sidechain block confirmed on the
 	// parentchain, if any.
 	Finalized *scmodule.BlockConfirmation `cbor:"3,keyasint,omitempty"`
+	// SelfAuthorised is set when this enclave's own registration is one the
+	// chain authorises for the shard (fingerprint and security flags).
+	SelfAuthorised bool `cbor:"8,keyasint"`
 	// Fingerprint is the mrenclave the chain authorises for the shard.
 	Fingerprint [32]byte `cbor:"5,keyasint"`
 	// Flags and Params are the registry's security flags and parameters.
@@ -144,24 +147,29 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 		}
 	}
 
-	// The registrations of the status's enclaves, in a second read.
+	// The registrations of this enclave and of the status's enclaves, in a
+	// second read.
+	ids := []account.ID{e.Signer()}
+	for _, s := range raw {
+		if s.Signer != e.Signer() {
+			ids = append(ids, s.Signer)
+		}
+	}
+	rk := make([][]byte, len(ids))
+	for i, id := range ids {
+		rk[i] = teerex.EnclaveKey(id)
+	}
+	rv, err := e.readStateLocked(ctx, v.Height, v.AppHash, rk)
+	if err != nil {
+		return nil, err
+	}
 	regs := map[account.ID]teerex.Enclave{}
-	if len(raw) > 0 {
-		rk := make([][]byte, len(raw))
-		for i, s := range raw {
-			rk[i] = teerex.EnclaveKey(s.Signer)
-		}
-		rv, err := e.readStateLocked(ctx, v.Height, v.AppHash, rk)
-		if err != nil {
+	for i, id := range ids {
+		var reg teerex.Enclave
+		if ok, err := e.decodeRead(rv, rk[i], &reg); err != nil {
 			return nil, err
-		}
-		for i, s := range raw {
-			var reg teerex.Enclave
-			if ok, err := e.decodeRead(rv, rk[i], &reg); err != nil {
-				return nil, err
-			} else if ok {
-				regs[s.Signer] = reg
-			}
+		} else if ok {
+			regs[id] = reg
 		}
 	}
 	var cp *enclavebridge.UpgradableShardConfig
@@ -170,7 +178,10 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 	}
 	fp := enclavebridge.AuthorisedFingerprintOf(e.shard, cp, v.Height)
 	view.Fingerprint = fp
-	for _, s := range enclavebridge.FilterStatus(raw, fp, func(id account.ID) (teerex.Enclave, bool) {
+	if me, ok := regs[e.Signer()]; ok {
+		view.SelfAuthorised = me.MrEnclave == e.MrEnclave() && enclavebridge.Authorises(me, fp, view.Flags)
+	}
+	for _, s := range enclavebridge.FilterStatus(raw, fp, view.Flags, func(id account.ID) (teerex.Enclave, bool) {
 		r, ok := regs[id]
 		return r, ok
 	}) {

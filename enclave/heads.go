@@ -22,7 +22,9 @@ type verifiedHead struct {
 	hash        [32]byte
 	proven      bool
 	authorities []account.ID
-	fingerprint [32]byte
+	// alone: the proven status was empty and the chain authorised this
+	// enclave's own registration for the shard.
+	alone bool
 }
 
 // recordHeadLocked remembers the verified block at height, with the view
@@ -30,7 +32,8 @@ type verifiedHead struct {
 func (e *Enclave) recordHeadLocked(height int64, hash [32]byte) {
 	h := verifiedHead{hash: hash}
 	if v := e.sync.View; v.Height == height && height != 0 {
-		h.proven, h.authorities, h.fingerprint = true, slices.Clone(v.Authorities), v.Fingerprint
+		h.proven, h.authorities = true, slices.Clone(v.Authorities)
+		h.alone = len(v.Authorities) == 0 && v.SelfAuthorised && v.Fingerprint == e.MrEnclave()
 	}
 	if e.heads == nil {
 		e.heads = map[int64]verifiedHead{}
@@ -43,8 +46,8 @@ func (e *Enclave) recordHeadLocked(height int64, hash [32]byte) {
 // parentchain block height, as the chain's state there was proven to hold
 // them: none if the block is not one of the recent verified ones or its
 // state was not proven. Before any parentchain block is verified, or while
-// the proven status is empty and the chain authorises this enclave's build
-// for the shard (a new shard), this enclave authors alone.
+// the proven status is empty and the chain authorises this enclave's own
+// registration for the shard (a new shard), this enclave authors alone.
 func (e *Enclave) authoritiesAtLocked(height int64) []account.ID {
 	if e.lc.Height() == 0 {
 		return []account.ID{e.Signer()}
@@ -54,8 +57,8 @@ func (e *Enclave) authoritiesAtLocked(height int64) []account.ID {
 	case !ok || !h.proven:
 		return nil
 	case len(h.authorities) == 0:
-		if h.fingerprint != e.MrEnclave() {
-			return nil // the shard belongs to another enclave build
+		if !h.alone {
+			return nil // another build's shard, or this enclave is not (or no longer) authorised
 		}
 		return []account.ID{e.Signer()}
 	}

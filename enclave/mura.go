@@ -15,6 +15,7 @@ import (
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/enclave/ratls"
 	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/sidechain"
 )
@@ -90,8 +91,8 @@ func (e *Enclave) checkPeerLocked(ctx context.Context, r *attestation.Report, no
 		return fmt.Errorf("%w: %w", ErrPeerRefused, err)
 	case !ok:
 		return fmt.Errorf("%w: account %s is not a registered enclave", ErrPeerRefused, holder)
-	case reg.MrEnclave != r.MrEnclave || [32]byte(reg.MrEnclave) != v.Fingerprint:
-		return fmt.Errorf("%w: account %s is registered with mrenclave %s, the shard authorises %x", ErrPeerRefused, holder, reg.MrEnclave, v.Fingerprint[:8])
+	case reg.MrEnclave != r.MrEnclave || !enclavebridge.Authorises(reg, v.Fingerprint, v.Flags):
+		return fmt.Errorf("%w: account %s, registered with mrenclave %s by %q, is not authorised for the shard (fingerprint %x)", ErrPeerRefused, holder, reg.MrEnclave, reg.Method, v.Fingerprint[:8])
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
+	"github.com/integritee-go/integritee/parentchain/modules/sudo"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/sidechain"
@@ -229,10 +230,15 @@ func TestAuthoritiesFollowTheChainsShardStatusAtEveryHeight(t *testing.T) {
 
 	env.block()
 	check("unknown shard")
-	mustBlock(t, e, 1) // a new shard: this enclave authors alone
+	alice := dev(t, "Alice")
+	submit(t, e, alice, setBalance(alice.ID(), teer(1)), 0)
+	if b := onSlot(t, e, 1); b != nil {
+		t.Fatal("an enclave the chain has not registered authored a block")
+	}
 
 	env.register()
 	check("registered and announced", me)
+	mustBlock(t, e, 2)
 	if !e.Initialized() {
 		t.Fatal("an enclave the chain lists is not initialized")
 	}
@@ -240,8 +246,7 @@ func TestAuthoritiesFollowTheChainsShardStatusAtEveryHeight(t *testing.T) {
 	env.registerOther(bob)
 	check("a second enclave", me, bob.ID())
 	// Aura over the proven set: slots alternate.
-	alice := dev(t, "Alice")
-	submit(t, e, alice, setBalance(alice.ID(), teer(1)), 0)
+	submit(t, e, alice, setBalance(alice.ID(), teer(2)), 1)
 	mine, theirs := 4, 5
 	if me != viewOf(e).Authorities[uint64(e.Slot(slotTime(mine)))%2] {
 		mine, theirs = 5, 4
@@ -258,6 +263,24 @@ func TestAuthoritiesFollowTheChainsShardStatusAtEveryHeight(t *testing.T) {
 	env.mustOK(env.block(env.sign(bob, teerex.ModuleName, "register_enclave", teerex.RegisterEnclaveArgs{Proof: mr[:], URL: "wss://other", Method: "skip"})))
 	check("re-registered: back in its old place", me, bob.ID())
 
+	// Sudo tightens the security flags: registrations made without
+	// attestation ("skip", both of them) are no longer authorised.
+	setFlags := func(f teerex.SecurityFlags) {
+		t.Helper()
+		call := env.call(teerex.ModuleName, "set_security_flags", teerex.SetSecurityFlagsArgs{Flags: f})
+		env.mustOK(env.block(env.sign(alice, sudo.ModuleName, "sudo", sudo.SudoArgs{Call: call})))
+	}
+	setFlags(teerex.SecurityFlags{AllowSkip: false, AllowSim: true, AllowDebug: true})
+	check("skip registrations withdrawn by sudo")
+	submit(t, e, alice, setBalance(alice.ID(), teer(3)), 2)
+	for k := 6; k < 9; k++ {
+		if b := onSlot(t, e, k); b != nil {
+			t.Fatal("an enclave whose registration the flags no longer admit authored a block")
+		}
+	}
+	setFlags(teerex.SecurityFlags{AllowSkip: true, AllowSim: true, AllowDebug: true})
+	check("skip registrations admitted again", me, bob.ID())
+
 	env.mustOK(env.block(env.sign(bob, enclavebridge.ModuleName, "update_shard_config", enclavebridge.UpdateShardConfigArgs{Shard: e.ShardID(), Config: enclavebridge.ShardConfig{EnclaveFingerprint: mr}})))
 	check("configured with this build", me, bob.ID())
 
@@ -268,7 +291,7 @@ func TestAuthoritiesFollowTheChainsShardStatusAtEveryHeight(t *testing.T) {
 		check("an upgrade pending", me, bob.ID())
 	}
 	check("the upgrade enacted: no enclave of this build is authorised")
-	submit(t, e, alice, setBalance(alice.ID(), teer(2)), 1)
+	submit(t, e, alice, setBalance(alice.ID(), teer(4)), 3)
 	for k := 10; k < 14; k++ {
 		if b := onSlot(t, e, k); b != nil {
 			t.Fatal("an enclave the chain no longer authorises authored a block")

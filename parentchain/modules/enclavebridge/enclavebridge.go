@@ -254,23 +254,30 @@ func AuthorisedFingerprintOf(shard sidechain.ShardID, cfg *UpgradableShardConfig
 
 // FilterStatus is the rule of ShardStatus on stored data: the raw status
 // entries, in order, whose enclave lookup finds registered with the
-// authorised fingerprint fp. The enclave applies it to state it read by
-// proof, so it derives a shard's authorities exactly as the chain does.
-func FilterStatus(raw []ShardSignerStatus, fp attestation.MrEnclave, lookup func(account.ID) (teerex.Enclave, bool)) []ShardSignerStatus {
+// authorised fingerprint fp and admissible under the security flags f
+// (teerex.Admissible). The enclave applies it to state it read by proof, so
+// it derives a shard's authorities exactly as the chain does.
+func FilterStatus(raw []ShardSignerStatus, fp attestation.MrEnclave, f teerex.SecurityFlags, lookup func(account.ID) (teerex.Enclave, bool)) []ShardSignerStatus {
 	out := []ShardSignerStatus{}
 	for _, s := range raw {
-		if e, ok := lookup(s.Signer); ok && e.MrEnclave == fp {
+		if e, ok := lookup(s.Signer); ok && Authorises(e, fp, f) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
+// Authorises is the rule for one registration: the authorised fingerprint,
+// and a method and debug mode the flags in force allow.
+func Authorises(e teerex.Enclave, fp attestation.MrEnclave, f teerex.SecurityFlags) bool {
+	return e.MrEnclave == fp && teerex.Admissible(e, f)
+}
+
 // IsAuthorised reports whether signer is a registered enclave authorised for
 // the shard.
 func (m *Module) IsAuthorised(ctx *types.Context, signer account.ID, shard sidechain.ShardID) bool {
 	e, ok := m.reg.Enclave(ctx, signer)
-	return ok && e.MrEnclave == m.AuthorisedFingerprint(ctx, shard)
+	return ok && Authorises(e, m.AuthorisedFingerprint(ctx, shard), m.reg.Flags(ctx))
 }
 
 // IsKnownShard reports whether the shard has a configuration or a status.
@@ -292,7 +299,7 @@ func (m *Module) rawStatus(ctx *types.Context, shard sidechain.ShardID) []ShardS
 // ShardStatus returns the shard's enclaves in order of first activity,
 // leaving out those no longer registered or no longer authorised.
 func (m *Module) ShardStatus(ctx *types.Context, shard sidechain.ShardID) []ShardSignerStatus {
-	return FilterStatus(m.rawStatus(ctx, shard), m.AuthorisedFingerprint(ctx, shard), func(id account.ID) (teerex.Enclave, bool) {
+	return FilterStatus(m.rawStatus(ctx, shard), m.AuthorisedFingerprint(ctx, shard), m.reg.Flags(ctx), func(id account.ID) (teerex.Enclave, bool) {
 		return m.reg.Enclave(ctx, id)
 	})
 }
@@ -332,6 +339,9 @@ func (m *Module) requireAuthorised(ctx *types.Context, shard sidechain.ShardID) 
 	}
 	if fp := m.AuthorisedFingerprint(ctx, shard); e.MrEnclave != fp {
 		return e, ErrNotAuthorised.Wrap("enclave %s runs %s, shard %s wants %s", e.Signer, e.MrEnclave, shard, fp)
+	}
+	if !teerex.Admissible(e, m.reg.Flags(ctx)) {
+		return e, ErrNotAuthorised.Wrap("enclave %s is registered with method %q (debug %v), which the security flags in force forbid", e.Signer, e.Method, e.Debug)
 	}
 	return e, nil
 }
@@ -464,6 +474,9 @@ func (m *Module) updateShardConfig(ctx *types.Context, a UpdateShardConfigArgs) 
 	e, err := m.requireEnclave(ctx)
 	if err != nil {
 		return err
+	}
+	if !teerex.Admissible(e, m.reg.Flags(ctx)) {
+		return ErrNotAuthorised.Wrap("enclave %s is registered with method %q (debug %v), which the security flags in force forbid", e.Signer, e.Method, e.Debug)
 	}
 	height := ctx.Block.Height
 	u, exists := m.ShardConfigRecord(ctx, a.Shard)

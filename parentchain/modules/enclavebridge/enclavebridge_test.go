@@ -900,3 +900,43 @@ func TestQueryWithoutCommittedHeight(t *testing.T) {
 		t.Fatalf("store: %+v", info)
 	}
 }
+
+func (e *env) setFlags(f teerex.SecurityFlags) {
+	e.t.Helper()
+	ctx := e.ctx(alice)
+	ctx.Origin.Root = true
+	if err := e.reg.Exec(ctx, "set_security_flags", e.codec.MustMarshal(teerex.SetSecurityFlagsArgs{Flags: f})); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestTighterFlagsWithdrawAuthorisation: an enclave registered with a
+// simulated quote while the flags allowed it loses its authorisation (status,
+// confirmations, payouts, configuration) when sudo forbids simulated quotes,
+// and regains it when they are allowed again.
+func TestTighterFlagsWithdrawAuthorisation(t *testing.T) {
+	e := newEnv(t)
+	e.mustConfirm(e1, shardA)
+	if !e.br.IsAuthorised(e.ctx(e1), e1, shardA) || len(e.br.ShardStatus(e.ctx(e1), shardA)) != 1 {
+		t.Fatal("the sim-registered enclave is not authorised to begin with")
+	}
+	e.setFlags(teerex.SecurityFlags{AllowSim: false})
+	ctx := e.ctx(e1)
+	if e.br.IsAuthorised(ctx, e1, shardA) {
+		t.Fatal("still authorised after simulated quotes were forbidden")
+	}
+	if st := e.br.ShardStatus(ctx, shardA); len(st) != 0 {
+		t.Fatalf("status still lists %v", st)
+	}
+	_, err := e.confirm(e1, shardA)
+	wantErr(t, err, ErrNotAuthorised)
+	_, err = e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: alice, Amount: types.NewBalance(1), CallHash: [32]byte{9}})
+	wantErr(t, err, ErrNotAuthorised)
+	_, err = e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrA}})
+	wantErr(t, err, ErrNotAuthorised)
+
+	e.setFlags(teerex.SecurityFlags{AllowSim: true})
+	if !e.br.IsAuthorised(e.ctx(e1), e1, shardA) || len(e.br.ShardStatus(e.ctx(e1), shardA)) != 1 {
+		t.Fatal("not authorised again once simulated quotes are allowed")
+	}
+}

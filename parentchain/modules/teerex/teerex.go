@@ -72,6 +72,18 @@ var (
 	prefixEnclave = []byte("teerex/enclave/")
 )
 
+// Admissible reports whether a registration is acceptable under the
+// security flags in force: its method ("skip", "sim") and its debug mode
+// must still be allowed. Tightening the flags thus withdraws authorisation
+// from registrations made under looser ones.
+func Admissible(e Enclave, f SecurityFlags) bool {
+	switch {
+	case e.Method == "skip" && !f.AllowSkip, e.Method == "sim" && !f.AllowSim, e.Debug && !f.AllowDebug:
+		return false
+	}
+	return true
+}
+
 // FlagsKey is the state key of the security flags (SecurityFlags).
 func FlagsKey() []byte { return bytes.Clone(keyFlags) }
 
