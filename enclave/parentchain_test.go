@@ -692,3 +692,53 @@ func TestNoBlockWhileTheParentchainStands(t *testing.T) {
 		t.Fatalf("no block within the bound: %v", err)
 	}
 }
+
+// TestSwappedSyncRecordsHaltInsteadOfCreditingTwice: the host stores the
+// parentchain progress sealed with block 1 under block 3's key, so that a
+// restart would rewind the light client to before a deposit the state
+// already holds and credit it again. The record no longer opens under
+// another key: the enclave refuses to start, with a clear error; put back,
+// it starts with the deposit credited once.
+func TestSwappedSyncRecordsHaltInsteadOfCreditingTwice(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	env.register()
+	alice := dev(t, "Alice")
+	mustBlock(t, e, 1)
+	beneficiary := alice.ID()
+	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), beneficiary[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: teer(10)})))
+	env.block()
+	env.sync()
+	mustBlock(t, e, 2) // the deposit
+	submit(t, e, alice, transfer(alice.ID(), dev(t, "Bob").ID(), teer(1)), 0)
+	mustBlock(t, e, 3)
+
+	h := env.h
+	h.mu.Lock()
+	k1, k3 := numberKey(keySyncPrefix, 1), numberKey(keySyncPrefix, 3)
+	good, old := h.state[k3], h.state[k1]
+	if good == nil || old == nil {
+		h.mu.Unlock()
+		t.Fatal("sync records of blocks 1 and 3 are not both stored")
+	}
+	h.state[k3] = old
+	h.mu.Unlock()
+	_, err = New(context.Background(), env.m.backend(t), h, env.cfg, quiet)
+	if err == nil || !strings.Contains(err.Error(), "does not decrypt under its key") {
+		t.Fatalf("restart on a swapped sync record: %v, want a refusal", err)
+	}
+
+	h.mu.Lock()
+	h.state[k3] = good
+	h.mu.Unlock()
+	env.e = env.start()
+	env.block()
+	env.sync()
+	if got := balance(t, env.e, alice); got != teer(9).String() {
+		t.Fatalf("Alice = %s after the restart, want the deposit once (9 TEER)", got)
+	}
+}

@@ -28,9 +28,9 @@ func (e *Enclave) getSealed(key, purpose string, v any) error {
 	if err != nil {
 		return err
 	}
-	plain, err := e.keys.State().Decrypt(blob, e.stateAAD(purpose))
+	plain, err := e.keys.State().Decrypt(blob, e.recordAAD(key, purpose))
 	if err != nil {
-		return fmt.Errorf("enclave: %s: %w", key, err)
+		return fmt.Errorf("enclave: sealed record %q does not decrypt under its key and purpose (swapped, restored from elsewhere, or corrupted): %w", key, err)
 	}
 	if err := e.codec.UnmarshalLoose(plain, v); err != nil {
 		return fmt.Errorf("enclave: %s: %w", key, err)
@@ -39,7 +39,15 @@ func (e *Enclave) getSealed(key, purpose string, v any) error {
 }
 
 func (e *Enclave) putSealed(key, purpose string, v any) error {
-	return e.host.PutState(key, e.keys.State().Encrypt(e.codec.MustMarshal(v), e.stateAAD(purpose)))
+	return e.host.PutState(key, e.keys.State().Encrypt(e.codec.MustMarshal(v), e.recordAAD(key, purpose)))
+}
+
+// recordAAD binds a sealed record to its shard, its purpose and the key it
+// is stored under, so that the host cannot pass one record off as another
+// (say, the parentchain progress of block 1 as that of block 3, which would
+// rewind the light client under a newer state and credit a deposit twice).
+func (e *Enclave) recordAAD(key, purpose string) []byte {
+	return append(append(e.stateAAD(purpose), 0), key...)
 }
 
 // restore rebuilds the state from the latest snapshot and the blocks after
