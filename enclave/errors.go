@@ -20,3 +20,13 @@ var (
 	// does not verify against the app hash of a verified block.
 	ErrBadParentchainProof = types.NewError(ModuleName, 8, "BadParentchainProof", "parentchain state proof does not verify")
 )
+
+// errName is what the enclave logs of an error that may carry private data
+// (the state transition function's errors name accounts and balances): the
+// error's module and name only. The host reads the logs.
+func errName(err error) string {
+	if e := types.AsError(err); e != nil {
+		return e.Module + "." + e.Name
+	}
+	return "unnamed error"
+}

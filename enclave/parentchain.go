@@ -143,18 +143,18 @@ func (e *Enclave) saveIdleLocked() {
 func (e *Enclave) shield(height int64, index int, a enclavebridge.ShieldFundsArgs) bool {
 	plain, err := e.keys.ShieldingDecrypt(a.EncryptedBeneficiary)
 	if err != nil || len(plain) != account.IDLen {
-		e.log.Warn("shield_funds with an undecryptable beneficiary; funds stay bonded", "block", height, "tx", index, "err", err)
+		e.log.Warn("shield_funds with an undecryptable beneficiary; funds stay bonded", "block", height, "tx", index)
 		return false
 	}
 	var who account.ID
 	copy(who[:], plain)
 	d, err := e.stf.ShieldFunds(e.state, who, a.Amount)
 	if err != nil {
-		e.log.Warn("shield_funds refused by the state transition function", "block", height, "tx", index, "err", err)
+		e.log.Warn("shield_funds refused by the state transition function", "block", height, "tx", index, "err", errName(err))
 		return false
 	}
 	e.pending = append(e.pending, d)
-	e.log.Info("shielded funds", "block", height, "amount", a.Amount)
+	e.log.Info("shielded funds", "block", height, "tx", index)
 	return true
 }
 
@@ -162,13 +162,13 @@ func (e *Enclave) shield(height int64, index int, a enclavebridge.ShieldFundsArg
 func (e *Enclave) invoke(height int64, index int, ciphertext []byte) ([32]byte, bool) {
 	op, err := e.decryptOperation(ciphertext)
 	if err != nil || op.Call == nil {
-		e.log.Warn("indirect invocation refused", "block", height, "tx", index, "err", err)
+		e.log.Warn("indirect invocation refused", "block", height, "tx", index, "err", errName(err))
 		return [32]byte{}, false
 	}
 	res, err := e.stf.ExecuteCall(e.state, op.Call)
 	if err != nil {
 		e.stats.CallsFailed++
-		e.log.Warn("indirect invocation failed", "block", height, "tx", index, "err", err)
+		e.log.Warn("indirect invocation failed", "block", height, "tx", index, "err", errName(err))
 		return [32]byte{}, false
 	}
 	e.stats.CallsOK++

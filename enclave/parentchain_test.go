@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -740,5 +741,40 @@ func TestSwappedSyncRecordsHaltInsteadOfCreditingTwice(t *testing.T) {
 	env.sync()
 	if got := balance(t, env.e, alice); got != teer(9).String() {
 		t.Fatalf("Alice = %s after the restart, want the deposit once (9 TEER)", got)
+	}
+}
+
+// TestLogsNameErrorsButNoAccountsOrAmounts: a failed indirect invocation
+// (a transfer beyond the balance) is logged by its error's name; neither
+// the incognito account nor any amount reaches the host's log.
+func TestLogsNameErrorsButNoAccountsOrAmounts(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	env.register()
+	alice, incognito := dev(t, "Alice"), dev(t, "AliceIncognito")
+	mustBlock(t, e, 1)
+	who := incognito.ID()
+	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), who[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: types.NewBalance(7_777_777)})))
+	env.block()
+	env.sync()
+	mustBlock(t, e, 2)
+
+	op := encrypt(t, e.ShieldingPublicKey(), signedCall(e, incognito, transfer(who, dev(t, "Bob").ID(), types.NewBalance(9_999_999)), 0))
+	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "invoke", enclavebridge.InvokeArgs{Shard: e.ShardID(), Ciphertext: op})))
+	env.block()
+	env.sync()
+
+	logs := env.logs.String()
+	if !strings.Contains(logs, "indirect invocation failed") || !strings.Contains(logs, "stf.InsufficientBalance") {
+		t.Fatalf("the failure is not logged by name:\n%s", logs)
+	}
+	for _, secret := range []string{who.String(), who.Hex(), fmt.Sprintf("%x", who[:]), "7777777", "9999999"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the log holds %q:\n%s", secret, logs)
+		}
 	}
 }

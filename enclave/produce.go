@@ -245,7 +245,7 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 			return
 		}
 		e.unshields[u.CallHash] = now
-		e.log.Info("unshield_funds sent", "to", u.Beneficiary, "amount", u.Amount)
+		e.log.Info("unshield_funds sent", "call", fmt.Sprintf("%x", u.CallHash[:8]))
 	}
 }
 
