@@ -10,6 +10,7 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave/lightclient"
+	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
@@ -53,8 +54,13 @@ type chainView struct {
 	// Flags and Params are the registry's security flags and parameters.
 	Flags  teerex.SecurityFlags `cbor:"6,keyasint"`
 	Params teerex.Params        `cbor:"7,keyasint"`
+	// Payouts are the shard's executed unshieldings as the chain counts them.
+	Payouts enclavebridge.Payouts `cbor:"9,keyasint"`
 	// AppHash is the app hash the view was read against.
 	AppHash []byte `cbor:"4,keyasint"`
+	// Forked are outbox sequence numbers under which the chain paid another
+	// call: this state forked from the one that requested them.
+	Forked []uint64 `cbor:"-"`
 	// Unpaid are the outbox's call hashes the chain proved not executed.
 	Unpaid map[[32]byte]bool `cbor:"-"`
 }
@@ -109,10 +115,11 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 		scmodule.LatestKey(e.shard),
 		teerex.FlagsKey(),
 		teerex.ParamsKey(),
+		enclavebridge.PayoutsKey(e.shard),
 	}
-	const fixed = 5
+	const fixed = 6
 	for _, u := range outbox {
-		keys = append(keys, enclavebridge.UnshieldKey(e.shard, u.CallHash))
+		keys = append(keys, enclavebridge.UnshieldKey(e.shard, u.CallHash), enclavebridge.PayoutSeqKey(e.shard, u.Seq))
 	}
 	vals, err := e.readStateLocked(ctx, v.Height, v.AppHash, keys)
 	if err != nil {
@@ -141,9 +148,18 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 		return nil, err
 	}
 	view.Params = teerex.ParamsOf(view.Params)
+	if _, err := e.decodeRead(vals, keys[5], &view.Payouts); err != nil {
+		return nil, err
+	}
 	for i, u := range outbox {
-		if _, paid := vals[string(keys[fixed+i])]; !paid {
+		if _, paid := vals[string(keys[fixed+2*i])]; !paid {
 			view.Unpaid[u.CallHash] = true
+		}
+		var other [32]byte
+		if ok, err := e.decodeRead(vals, keys[fixed+2*i+1], &other); err != nil {
+			return nil, err
+		} else if ok && other != u.CallHash {
+			view.Forked = append(view.Forked, u.Seq)
 		}
 	}
 
@@ -205,6 +221,11 @@ func (e *Enclave) refreshViewLocked(ctx context.Context, v *lightclient.Verified
 		e.log.Warn("parentchain state refused; acting on no parentchain fact until a later block proves one", "height", v.Height, "err", err)
 		return
 	}
+	if err := e.checkNotBehindLocked(view); err != nil {
+		e.halted = err
+		e.log.Error("halting: the parentchain knows more of this shard than the enclave's state", "err", err)
+		return
+	}
 	for _, u := range e.state.Outbox() {
 		if view.Unpaid[u.CallHash] {
 			continue
@@ -229,10 +250,10 @@ func (e *Enclave) viewFreshLocked() bool {
 // readUnpaidLocked reads, at the fresh view's height, whether the chain
 // executed the outbox entries the view has not read yet (entries created
 // after it), and records those proven unpaid.
-func (e *Enclave) readUnpaidLocked(ctx context.Context, hashes [][32]byte) error {
-	keys := make([][]byte, len(hashes))
-	for i, h := range hashes {
-		keys[i] = enclavebridge.UnshieldKey(e.shard, h)
+func (e *Enclave) readUnpaidLocked(ctx context.Context, entries []stf.Unshielding) error {
+	keys := make([][]byte, 0, 2*len(entries))
+	for _, u := range entries {
+		keys = append(keys, enclavebridge.UnshieldKey(e.shard, u.CallHash), enclavebridge.PayoutSeqKey(e.shard, u.Seq))
 	}
 	vals, err := e.readStateLocked(ctx, e.sync.View.Height, e.sync.View.AppHash, keys)
 	if err != nil {
@@ -244,10 +265,61 @@ func (e *Enclave) readUnpaidLocked(ctx context.Context, hashes [][32]byte) error
 	if e.sync.View.Unpaid == nil {
 		e.sync.View.Unpaid = map[[32]byte]bool{}
 	}
-	for i, h := range hashes {
-		if _, paid := vals[string(keys[i])]; !paid {
-			e.sync.View.Unpaid[h] = true
+	for i, u := range entries {
+		var other [32]byte
+		if ok, err := e.decodeRead(vals, keys[2*i+1], &other); err != nil {
+			return err
+		} else if ok && other != u.CallHash {
+			e.halted = ErrHalted.Wrap("the parentchain paid another call under this state's unshielding %d", u.Seq)
+			e.log.Error("halting: the parentchain knows more of this shard than the enclave's state", "err", e.halted)
+			return e.halted
+		}
+		if _, paid := vals[string(keys[2*i])]; !paid {
+			e.sync.View.Unpaid[u.CallHash] = true
 		}
 	}
 	return nil
+}
+
+// checkNotBehindLocked compares verified chain state with the enclave's
+// own: more payouts of the shard than the state ever requested, or a
+// confirmed sidechain block beyond the head, mean the state is an old copy
+// (rolled back by the host). Acting on it could pay the same funds again.
+func (e *Enclave) checkNotBehindLocked(v *chainView) error {
+	if e.head == nil {
+		return nil // a fresh enclave acts only on a new shard, or joins (shardIsNewLocked)
+	}
+	if len(v.Forked) > 0 {
+		return ErrHalted.Wrap("the parentchain paid other calls under this state's unshieldings %v", v.Forked)
+	}
+	if seq := e.state.OutboxSeq(); v.Payouts.Count > seq {
+		return ErrHalted.Wrap("the parentchain executed %d unshieldings of the shard (the last at height %d); this enclave's state requested %d", v.Payouts.Count, v.Payouts.LastHeight, seq)
+	}
+	var head uint64
+	if e.head != nil {
+		head = e.head.Header.Number
+	}
+	if f := v.Finalized; f != nil && f.Number > head {
+		return ErrHalted.Wrap("the parentchain confirmed sidechain block %d; this enclave's head is %d", f.Number, head)
+	}
+	return nil
+}
+
+// shardIsNewLocked reports whether the verified chain shows the shard with
+// no history, so that an enclave without blocks may start it: no confirmed
+// sidechain block, no payout, no authority but this enclave. An enclave
+// without blocks of a shard with history must get its state from a peer
+// (JoinShard); one whose files were wiped, alone, therefore stops instead
+// of starting the shard afresh and paying out its funds again.
+func (e *Enclave) shardIsNewLocked() bool {
+	v := e.sync.View
+	if v.Finalized != nil || v.Payouts.Count > 0 {
+		return false
+	}
+	for _, a := range v.Authorities {
+		if a != e.Signer() {
+			return false
+		}
+	}
+	return true
 }

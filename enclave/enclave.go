@@ -85,19 +85,21 @@ type Enclave struct {
 	pool    *pool.Pool
 	shard   sidechain.ShardID
 
-	mu        sync.Mutex
-	state     *stf.State
-	stateHash [32]byte
-	head      *sidechain.Block // nil before the first block
-	headHash  sidechain.Hash
-	lc        *lightclient.Client
-	sync      syncMeta
-	heads     map[int64]verifiedHead // recent verified parentchain blocks
-	pending   []stf.Diff             // parentchain-triggered changes not yet in a block
-	confirms  []types.Call           // parentchain confirmations due after the next commit
-	lastSlot  uint64
-	unshields map[[32]byte]int64 // parentchain height at which each was sent in this run
-	nonce     uint64             // next parentchain nonce as far as we know
+	mu         sync.Mutex
+	state      *stf.State
+	stateHash  [32]byte
+	head       *sidechain.Block // nil before the first block
+	headHash   sidechain.Hash
+	lc         *lightclient.Client
+	sync       syncMeta
+	heads      map[int64]verifiedHead // recent verified parentchain blocks
+	halted     error                  // set for good once the state is found behind the chain
+	warnedJoin bool                   // logged once that a fresh enclave must join
+	pending    []stf.Diff             // parentchain-triggered changes not yet in a block
+	confirms   []types.Call           // parentchain confirmations due after the next commit
+	lastSlot   uint64
+	unshields  map[[32]byte]int64 // parentchain height at which each was sent in this run
+	nonce      uint64             // next parentchain nonce as far as we know
 	// confirmSent is the last sidechain block this enclave sent for
 	// confirmation, and the parentchain height it was sent at.
 	confirmSent   uint64

@@ -16,6 +16,11 @@ var (
 	// ErrCommitFailed is fatal: a block could not be stored after its state
 	// was applied in memory; the host must stop and restart the enclave.
 	ErrCommitFailed = types.NewError(ModuleName, 7, "CommitFailed", "storing a block failed; restart required")
+	// ErrHalted is fatal: the enclave saw, in verified parentchain state,
+	// payouts or a confirmed sidechain block its own state does not know.
+	// Its state is older than the chain's (an old copy of its files), and
+	// acting on it could pay out funds again, so it refuses to act.
+	ErrHalted = types.NewError(ModuleName, 9, "StateBehindChain", "the parentchain knows payouts or sidechain blocks this enclave's state does not; it halts")
 	// ErrBadParentchainProof: the host's answer for a parentchain state key
 	// does not verify against the app hash of a verified block.
 	ErrBadParentchainProof = types.NewError(ModuleName, 8, "BadParentchainProof", "parentchain state proof does not verify")

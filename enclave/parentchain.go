@@ -31,6 +31,9 @@ func (e *Enclave) NextParentchainHeight() int64 {
 func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Input, now time.Time) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.halted != nil {
+		return e.halted
+	}
 	v, err := e.lc.Verify(in, now)
 	if err != nil {
 		return err
@@ -82,6 +85,9 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 	// The chain's own answers (authorities, finality, payouts), by proof.
 	e.refreshViewLocked(ctx, v)
 	e.recordHeadLocked(v.Height, v.Hash)
+	if e.halted != nil {
+		return e.halted
+	}
 	// Every block that carried calls for the shard is confirmed, with the
 	// root of those that executed, so clients learn of failures too.
 	if carried || announce {

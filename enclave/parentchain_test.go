@@ -778,3 +778,104 @@ func TestLogsNameErrorsButNoAccountsOrAmounts(t *testing.T) {
 		}
 	}
 }
+
+// snapshotFiles copies the host's files (sealed keys, state blobs, blocks),
+// as an operator copies a data dir.
+func (h *fakeHost) snapshotFiles() *fakeHost {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := newFakeHost()
+	for k, v := range h.sealed {
+		n.sealed[k] = bytes.Clone(v)
+	}
+	for k, v := range h.state {
+		n.state[k] = bytes.Clone(v)
+	}
+	for s, m := range h.blocks {
+		n.blocks[s] = map[uint64][]byte{}
+		for k, v := range m {
+			n.blocks[s][k] = bytes.Clone(v)
+		}
+	}
+	n.chain = h.chain
+	return n
+}
+
+// TestRollbackHaltsInsteadOfPayingTwice: the host copies the data dir,
+// lets an unshielding be paid, puts the copy back and restarts. The
+// restored enclave believes in the old balance; a new unshielding of the
+// same funds (another call hash), sent before the enclave has verified the
+// payout, is refused by the chain; once it verifies the payout, it halts
+// with a named error and acts no more. The money adds up: paid once.
+func TestRollbackHaltsInsteadOfPayingTwice(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	env.register()
+	alice, charlie := dev(t, "Alice"), dev(t, "Charlie")
+	mustBlock(t, e, 1)
+	beneficiary := alice.ID()
+	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), beneficiary[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: teer(10)})))
+	env.block()
+	env.sync()
+	mustBlock(t, e, 2)
+	copied := env.h.snapshotFiles() // the operator's copy: Alice holds 10 TEER
+
+	submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(7), Shard: e.ShardID()}}, 0)
+	mustBlock(t, e, 3)
+	charlie0 := chainFree(t, env, charlie.ID())
+	env.mustOK(env.block()) // paid: 7 TEER
+	env.block()
+	env.sync()
+	paid := add(t, charlie0, teer(7))
+	if got := chainFree(t, env, charlie.ID()); got != paid {
+		t.Fatalf("Charlie = %s after the first payout", got)
+	}
+
+	// The copy goes back; the host keeps its transaction history (nonces).
+	copied.txs = env.h.sentTxs()
+	env.h = copied
+	env.e = env.start()
+	e = env.e
+	if got := balance(t, e, alice); got != teer(10).String() {
+		t.Fatalf("the restored enclave shows Alice %s, want the old 10 TEER", got)
+	}
+	// Before it verifies the payout, a second unshielding of the same funds
+	// goes out, naming the height it has verified; the chain refuses it.
+	submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(9), Shard: e.ShardID()}}, 0)
+	mustBlock(t, e, 3)
+	res := env.block()
+	if len(res) != 1 || res[0].Code == 0 || res[0].Codespace != enclavebridge.ModuleName {
+		t.Fatalf("the second payout request: %+v", res)
+	}
+	if c := res[0].Code; c != enclavebridge.ErrPayoutNotSeen.Code && c != enclavebridge.ErrPayoutSeqReused.Code {
+		t.Fatalf("refused with %s, want PayoutNotSeen or PayoutSeqReused", res[0].Log)
+	}
+	if got := chainFree(t, env, charlie.ID()); got != paid {
+		t.Fatalf("paid twice: Charlie = %s", got)
+	}
+
+	// Verifying on, the enclave meets the payout its state does not know.
+	env.block()
+	var haltErr error
+	for h := e.NextParentchainHeight(); h < env.c.Height() && haltErr == nil; h++ {
+		haltErr = e.ImportParentchainBlock(context.Background(), env.c.Input(h), env.c.Now())
+	}
+	if !errors.Is(haltErr, ErrHalted) {
+		t.Fatalf("verifying past the payout: %v, want ErrHalted", haltErr)
+	}
+	sent := len(env.h.sentTxs())
+	if _, err := e.OnSlot(context.Background(), slotTime(9)); !errors.Is(err, ErrHalted) {
+		t.Fatalf("a halted enclave's slot: %v", err)
+	}
+	e.ResendPending(context.Background())
+	if got := len(env.h.sentTxs()); got != sent {
+		t.Fatal("a halted enclave sent parentchain transactions")
+	}
+	if got := chainFree(t, env, charlie.ID()); got != paid {
+		t.Fatalf("Charlie = %s at the end", got)
+	}
+}

@@ -42,6 +42,16 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	slot := e.Slot(now)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.halted != nil {
+		return nil, e.halted
+	}
+	if e.head == nil && e.lc.Height() > 0 && !e.shardIsNewLocked() {
+		if !e.warnedJoin {
+			e.warnedJoin = true
+			e.log.Warn("the shard has history on the parentchain and this enclave has no state: it must join a peer of the shard; it will not start the shard afresh")
+		}
+		return nil, nil
+	}
 	if author, ok := e.slotAuthorLocked(slot, e.sync.L1Number); slot <= e.lastSlot || !ok || author != e.Signer() {
 		return nil, nil
 	}
@@ -212,19 +222,22 @@ const resendAfter = 30
 // parentchain pays each call hash once, so a resend (also after a restart)
 // cannot pay twice.
 func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
-	if !e.viewFreshLocked() {
+	if !e.viewFreshLocked() || e.halted != nil {
 		return // whether each was paid is known only from a fresh, proven read
 	}
 	now := e.lc.Height()
-	var unread [][32]byte
+	var unread []stf.Unshielding
 	for _, u := range e.state.Outbox() {
 		if !e.sync.View.Unpaid[u.CallHash] {
-			unread = append(unread, u.CallHash)
+			unread = append(unread, u)
 		}
 	}
 	if len(unread) > 0 {
 		if err := e.readUnpaidLocked(ctx, unread); err != nil {
 			e.log.Warn("unshieldings wait: whether they were paid is not proven", "height", e.sync.View.Height, "err", err)
+		}
+		if e.halted != nil {
+			return
 		}
 	}
 	for _, u := range e.state.Outbox() {
@@ -236,6 +249,10 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 		}
 		call, err := types.NewCall(e.codec, enclavebridge.ModuleName, "unshield_funds", enclavebridge.UnshieldFundsArgs{
 			Shard: u.Shard, Beneficiary: u.Beneficiary, Amount: u.Amount, CallHash: u.CallHash,
+			// The chain refuses it if the shard paid out above this height:
+			// a payout this enclave's state may not know.
+			VerifiedHeight: e.sync.View.Height,
+			Seq:            u.Seq,
 		})
 		if err != nil {
 			continue
@@ -255,6 +272,9 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 func (e *Enclave) ResendPending(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.halted != nil {
+		return
+	}
 	e.flushConfirmsLocked(ctx)
 	e.sendUnshieldsLocked(ctx)
 }

@@ -35,6 +35,9 @@ type Unshielding struct {
 	Beneficiary account.ID        `cbor:"2,keyasint" json:"beneficiary"`
 	Amount      types.Balance     `cbor:"3,keyasint" json:"amount"`
 	Shard       sidechain.ShardID `cbor:"4,keyasint" json:"shard"`
+	// Seq is the entry's place in the state's history of unshieldings
+	// (1, 2, ...); Outbox fills it in from the stored record.
+	Seq uint64 `cbor:"-" json:"seq"`
 }
 
 // outboxRecord is an outbox entry as stored: Seq orders the outbox by
@@ -303,6 +306,17 @@ func (s *State) TotalIssuance() types.Balance { return readIssuance(s.get) }
 // Root returns the root account (zero if there is none).
 func (s *State) Root() account.ID { return readRoot(s.get) }
 
+// OutboxSeq returns how many unshieldings the state has ever put in its
+// outbox: an upper bound on the payouts the parentchain may have made for
+// the shard from this state's history.
+func (s *State) OutboxSeq() uint64 {
+	var seq uint64
+	if v, ok := s.get(keyOutboxSeq); ok {
+		mustDecode(v, &seq)
+	}
+	return seq
+}
+
 // Outbox returns the pending unshieldings in the order they were made.
 func (s *State) Outbox() []Unshielding {
 	s.mu.RLock()
@@ -325,6 +339,7 @@ func (s *State) Outbox() []Unshielding {
 	out := make([]Unshielding, len(recs))
 	for i, r := range recs {
 		out[i] = r.Unshielding
+		out[i].Seq = r.Seq
 	}
 	return out
 }

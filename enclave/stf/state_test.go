@@ -364,7 +364,7 @@ func TestTx(t *testing.T) {
 	if _, err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if out := x.st.Outbox(); len(out) != 1 || out[0] != u {
+	if out := x.st.Outbox(); len(out) != 1 || out[0] != withSeq(u, 2) {
 		t.Errorf("outbox %v", out)
 	}
 	tx = x.st.Begin()
@@ -532,3 +532,5 @@ func FuzzDecodeDiff(f *testing.F) {
 		st.Outbox()
 	})
 }
+
+func withSeq(u Unshielding, seq uint64) Unshielding { u.Seq = seq; return u }

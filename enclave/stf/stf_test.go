@@ -328,8 +328,8 @@ func TestUnshield(t *testing.T) {
 	if res.Unshielding == nil || *res.Unshielding != want {
 		t.Fatalf("result unshielding = %+v, want %+v", res.Unshielding, want)
 	}
-	if out := x.st.Outbox(); len(out) != 1 || out[0] != want {
-		t.Fatalf("outbox = %+v", out)
+	if out := x.st.Outbox(); len(out) != 1 || out[0] != withSeq(want, 1) || x.st.OutboxSeq() != 1 {
+		t.Fatalf("outbox = %+v, seq %d", out, x.st.OutboxSeq())
 	}
 
 	// Two more, from Alice; the outbox keeps the order they were made in.

@@ -29,6 +29,7 @@ package enclavebridge
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"math"
 	"sort"
@@ -75,12 +76,16 @@ var (
 	ErrDelayTooLarge            = types.NewError(ModuleName, 10, "DelayTooLarge", "enactment delay overflows the block height")
 	ErrTooManyEnclaves          = types.NewError(ModuleName, 11, "TooManyEnclaves", "shard status is full")
 	ErrShardClaimRefused        = types.NewError(ModuleName, 12, "ShardClaimRefused", "a shard without configuration can only be claimed by an enclave whose mrenclave is the shard id, or created by root while not in use")
+	ErrPayoutSeqReused          = types.NewError(ModuleName, 14, "PayoutSeqReused", "the shard already paid another call under this unshielding sequence number (the sender's state forked from an old copy)")
+	ErrPayoutNotSeen            = types.NewError(ModuleName, 13, "PayoutNotSeen", "the enclave has not verified the shard's previous payout (its state may be an old copy)")
 )
 
 var (
-	prefixConfig   = []byte("enclavebridge/config/")
-	prefixStatus   = []byte("enclavebridge/status/")
-	prefixUnshield = []byte("enclavebridge/unshield/")
+	prefixConfig    = []byte("enclavebridge/config/")
+	prefixStatus    = []byte("enclavebridge/status/")
+	prefixUnshield  = []byte("enclavebridge/unshield/")
+	prefixPayouts   = []byte("enclavebridge/payouts/")
+	prefixPayoutSeq = []byte("enclavebridge/payoutseq/")
 )
 
 func shardKey(prefix []byte, shard sidechain.ShardID) []byte {
@@ -178,7 +183,35 @@ type UnshieldFundsArgs struct {
 	Amount      types.Balance     `cbor:"3,keyasint"`
 	// CallHash identifies the trusted unshield call; each executes once.
 	CallHash [32]byte `cbor:"4,keyasint"`
+	// VerifiedHeight is the parentchain height up to which the sending
+	// enclave has verified the chain (and read the shard's payouts by
+	// proof). A payout of the shard above it is one the enclave cannot
+	// have seen: its state may be an old copy, so the chain refuses.
+	VerifiedHeight int64 `cbor:"5,keyasint"`
+	// Seq is the unshielding's place in the sending enclave's history of
+	// unshieldings (0: none given). The chain pays each (shard, Seq) for
+	// one call hash only: a second call under a paid Seq comes from a state
+	// that forked from the one that requested the first (an old copy).
+	Seq uint64 `cbor:"6,keyasint,omitempty"`
 }
+
+// PayoutSeqKey is the state key recording which call hash the shard paid
+// under an unshielding sequence number.
+func PayoutSeqKey(shard sidechain.ShardID, seq uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seq)
+	return append(shardKey(prefixPayoutSeq, shard), b[:]...)
+}
+
+// Payouts is what the chain records of a shard's unshieldings (value of
+// PayoutsKey): how many it executed, and at which height the last.
+type Payouts struct {
+	Count      uint64 `cbor:"1,keyasint" json:"count"`
+	LastHeight int64  `cbor:"2,keyasint" json:"last_height"`
+}
+
+// PayoutsKey is the state key of a shard's Payouts.
+func PayoutsKey(shard sidechain.ShardID) []byte { return shardKey(prefixPayouts, shard) }
 
 // ConfirmProcessedParentchainBlockArgs are the arguments of
 // enclavebridge.confirm_processed_parentchain_block.
@@ -438,6 +471,17 @@ func (m *Module) unshieldFunds(ctx *types.Context, a UnshieldFundsArgs) error {
 	if h, done := m.UnshieldExecuted(ctx, a.Shard, a.CallHash); done {
 		return ErrUnshieldAlreadyProcessed.Wrap("call %s on shard %s, at height %d", hex0x(a.CallHash[:]), a.Shard, h)
 	}
+	var p Payouts
+	ctx.Get(PayoutsKey(a.Shard), &p)
+	if p.Count > 0 && p.LastHeight > a.VerifiedHeight {
+		return ErrPayoutNotSeen.Wrap("shard %s paid out at height %d; the enclave has verified up to %d", a.Shard, p.LastHeight, a.VerifiedHeight)
+	}
+	if a.Seq != 0 {
+		var paid [32]byte
+		if ctx.Get(PayoutSeqKey(a.Shard, a.Seq), &paid) && paid != a.CallHash {
+			return ErrPayoutSeqReused.Wrap("shard %s paid unshielding %d for call %s, not %s", a.Shard, a.Seq, hex0x(paid[:]), hex0x(a.CallHash[:]))
+		}
+	}
 	bonding := BondingAccount(a.Shard)
 	if have := m.bal.Account(ctx, bonding).Free; have.Cmp(a.Amount) < 0 {
 		return ErrInsufficientBonding.Wrap("shard %s holds %s, unshielding %s", a.Shard, have, a.Amount)
@@ -446,6 +490,10 @@ func (m *Module) unshieldFunds(ctx *types.Context, a UnshieldFundsArgs) error {
 		return err
 	}
 	ctx.Set(UnshieldKey(a.Shard, a.CallHash), ctx.Block.Height)
+	ctx.Set(PayoutsKey(a.Shard), Payouts{Count: p.Count + 1, LastHeight: ctx.Block.Height})
+	if a.Seq != 0 {
+		ctx.Set(PayoutSeqKey(a.Shard, a.Seq), a.CallHash)
+	}
 	ctx.Emit(types.NewEvent(ModuleName, "UnshieldedFunds",
 		"shard", a.Shard, "beneficiary", a.Beneficiary, "amount", a.Amount, "call_hash", hex0x(a.CallHash[:]), "by", ctx.Origin.Signer))
 	return nil

@@ -372,7 +372,7 @@ func TestUnshieldFunds(t *testing.T) {
 	charlie := dev("//Charlie")
 	call := [32]byte{0xca, 0x11}
 	e.height = 5
-	evs, err := e.exec(e2, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: charlie, Amount: types.NewBalance(400), CallHash: call})
+	evs, err := e.exec(e2, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: charlie, Amount: types.NewBalance(400), CallHash: call, VerifiedHeight: e.height})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,12 +396,12 @@ func TestUnshieldFunds(t *testing.T) {
 		args UnshieldFundsArgs
 		want error
 	}{
-		{"replay", e1, UnshieldFundsArgs{Shard: shardA, Beneficiary: charlie, Amount: types.NewBalance(1), CallHash: call}, ErrUnshieldAlreadyProcessed},
-		{"beyond bonding", e1, UnshieldFundsArgs{Shard: shardA, Beneficiary: charlie, Amount: types.NewBalance(601), CallHash: [32]byte{2}}, ErrInsufficientBonding},
-		{"zero", e1, UnshieldFundsArgs{Shard: shardA, Beneficiary: charlie, CallHash: [32]byte{3}}, ErrZeroAmount},
-		{"other code", e3, UnshieldFundsArgs{Shard: shardA, Beneficiary: e3, Amount: types.NewBalance(1), CallHash: [32]byte{4}}, ErrNotAuthorised},
-		{"not an enclave", rogue, UnshieldFundsArgs{Shard: shardA, Beneficiary: rogue, Amount: types.NewBalance(1), CallHash: [32]byte{5}}, ErrEnclaveNotRegistered},
-		{"other shard, empty bonding", e3, UnshieldFundsArgs{Shard: sidechain.ShardID(mrB), Beneficiary: e3, Amount: types.NewBalance(1), CallHash: call}, ErrInsufficientBonding},
+		{"replay", e1, UnshieldFundsArgs{Shard: shardA, Beneficiary: charlie, Amount: types.NewBalance(1), CallHash: call, VerifiedHeight: e.height}, ErrUnshieldAlreadyProcessed},
+		{"beyond bonding", e1, UnshieldFundsArgs{Shard: shardA, Beneficiary: charlie, Amount: types.NewBalance(601), CallHash: [32]byte{2}, VerifiedHeight: e.height}, ErrInsufficientBonding},
+		{"zero", e1, UnshieldFundsArgs{Shard: shardA, Beneficiary: charlie, CallHash: [32]byte{3}, VerifiedHeight: e.height}, ErrZeroAmount},
+		{"other code", e3, UnshieldFundsArgs{Shard: shardA, Beneficiary: e3, Amount: types.NewBalance(1), CallHash: [32]byte{4}, VerifiedHeight: e.height}, ErrNotAuthorised},
+		{"not an enclave", rogue, UnshieldFundsArgs{Shard: shardA, Beneficiary: rogue, Amount: types.NewBalance(1), CallHash: [32]byte{5}, VerifiedHeight: e.height}, ErrEnclaveNotRegistered},
+		{"other shard, empty bonding", e3, UnshieldFundsArgs{Shard: sidechain.ShardID(mrB), Beneficiary: e3, Amount: types.NewBalance(1), CallHash: call, VerifiedHeight: e.height}, ErrInsufficientBonding},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
@@ -413,7 +413,7 @@ func TestUnshieldFunds(t *testing.T) {
 		t.Fatal("refused unshielding moved funds")
 	}
 	// All of the bonding account can be paid out.
-	if _, err := e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: types.NewBalance(600), CallHash: [32]byte{6}}); err != nil {
+	if _, err := e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: types.NewBalance(600), CallHash: [32]byte{6}, VerifiedHeight: e.height}); err != nil {
 		t.Fatal(err)
 	}
 	if !e.free(bonding).IsZero() || e.free(bob) != types.NewBalance(650) {
@@ -521,7 +521,7 @@ func TestShardSquattingRefused(t *testing.T) {
 
 			// Without the claim e3 is not authorised for shard A: it
 			// cannot unshield from A's bonding account nor act on the shard.
-			_, err := e.exec(e3, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: e3, Amount: types.NewBalance(1000), CallHash: [32]byte{0xba, 0xd0}})
+			_, err := e.exec(e3, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: e3, Amount: types.NewBalance(1000), CallHash: [32]byte{0xba, 0xd0}, VerifiedHeight: e.height})
 			wantErr(t, err, ErrNotAuthorised)
 			_, err = e.confirm(e3, shardA)
 			wantErr(t, err, ErrNotAuthorised)
@@ -536,14 +536,14 @@ func TestShardSquattingRefused(t *testing.T) {
 			wantStatus(t, e.br.ShardStatus(e.ctx(e1), shardA), ShardSignerStatus{e1, mrA, 6}, ShardSignerStatus{e2, mrA, 6})
 			_, err = e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrB}})
 			wantErr(t, err, ErrNotAuthorised)
-			_, err = e.exec(e3, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: e3, Amount: types.NewBalance(1), CallHash: [32]byte{0xba, 0xd0}})
+			_, err = e.exec(e3, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: e3, Amount: types.NewBalance(1), CallHash: [32]byte{0xba, 0xd0}, VerifiedHeight: e.height})
 			wantErr(t, err, ErrNotAuthorised)
 			if c, _ := e.br.ActiveConfig(e.ctx(e1), shardA); c.EnclaveFingerprint != mrA {
 				t.Fatalf("config %+v", c)
 			}
 			if funded {
 				// The funds are A's enclaves' to pay out.
-				if _, err := e.exec(e2, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: held, CallHash: [32]byte{1}}); err != nil {
+				if _, err := e.exec(e2, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: held, CallHash: [32]byte{1}, VerifiedHeight: e.height}); err != nil {
 					t.Fatal(err)
 				}
 				if !e.free(bonding).IsZero() || e.free(bob) != types.NewBalance(1050) {
@@ -653,9 +653,9 @@ func TestRootCreatesCustomShard(t *testing.T) {
 	if _, err := e.exec(alice, "shield_funds", ShieldFundsArgs{Shard: shardX, EncryptedBeneficiary: []byte{1}, Amount: types.NewBalance(10)}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardX, Beneficiary: e1, Amount: types.NewBalance(10), CallHash: [32]byte{1}})
+	_, err = e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardX, Beneficiary: e1, Amount: types.NewBalance(10), CallHash: [32]byte{1}, VerifiedHeight: e.height})
 	wantErr(t, err, ErrNotAuthorised)
-	if _, err := e.exec(e3, "unshield_funds", UnshieldFundsArgs{Shard: shardX, Beneficiary: bob, Amount: types.NewBalance(10), CallHash: [32]byte{1}}); err != nil {
+	if _, err := e.exec(e3, "unshield_funds", UnshieldFundsArgs{Shard: shardX, Beneficiary: bob, Amount: types.NewBalance(10), CallHash: [32]byte{1}, VerifiedHeight: e.height}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardX, Config: ShardConfig{EnclaveFingerprint: mrA}, Delay: 2})
@@ -798,7 +798,7 @@ func TestQueries(t *testing.T) {
 	if _, err := e.exec(alice, "shield_funds", ShieldFundsArgs{Shard: shardA, EncryptedBeneficiary: []byte{1}, Amount: types.NewBalance(77)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: types.NewBalance(7), CallHash: [32]byte{9}}); err != nil {
+	if _, err := e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: types.NewBalance(7), CallHash: [32]byte{9}, VerifiedHeight: e.height}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.exec(e3, "update_shard_config", UpdateShardConfigArgs{Shard: shardB, Config: ShardConfig{EnclaveFingerprint: mrB}}); err != nil {
@@ -930,7 +930,7 @@ func TestTighterFlagsWithdrawAuthorisation(t *testing.T) {
 	}
 	_, err := e.confirm(e1, shardA)
 	wantErr(t, err, ErrNotAuthorised)
-	_, err = e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: alice, Amount: types.NewBalance(1), CallHash: [32]byte{9}})
+	_, err = e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: alice, Amount: types.NewBalance(1), CallHash: [32]byte{9}, VerifiedHeight: e.height})
 	wantErr(t, err, ErrNotAuthorised)
 	_, err = e.exec(e1, "update_shard_config", UpdateShardConfigArgs{Shard: shardA, Config: ShardConfig{EnclaveFingerprint: mrA}})
 	wantErr(t, err, ErrNotAuthorised)
@@ -938,5 +938,36 @@ func TestTighterFlagsWithdrawAuthorisation(t *testing.T) {
 	e.setFlags(teerex.SecurityFlags{AllowSim: true})
 	if !e.br.IsAuthorised(e.ctx(e1), e1, shardA) || len(e.br.ShardStatus(e.ctx(e1), shardA)) != 1 {
 		t.Fatal("not authorised again once simulated quotes are allowed")
+	}
+}
+
+// TestUnshieldFromAnEnclaveThatHasNotSeenThePreviousPayoutIsRefused: an
+// enclave started from an old copy of its state verifies the chain only up
+// to before a payout it no longer knows; its next unshielding names that
+// height and is refused, so old balances are not paid out twice.
+func TestUnshieldFromAnEnclaveThatHasNotSeenThePreviousPayoutIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.mustConfirm(e1, shardA)
+	if _, err := e.run(e.bal, alice, "transfer", balances.TransferArgs{Dest: BondingAccount(shardA), Amount: types.NewBalance(1000)}); err != nil {
+		t.Fatal(err)
+	}
+	bob0 := e.free(bob)
+	e.height = 10
+	if _, err := e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: types.NewBalance(100), CallHash: [32]byte{1}, VerifiedHeight: 9}); err != nil {
+		t.Fatal(err)
+	}
+	e.height = 20
+	_, err := e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: types.NewBalance(100), CallHash: [32]byte{2}, VerifiedHeight: 9})
+	wantErr(t, err, ErrPayoutNotSeen)
+	want, _ := bob0.Add(types.NewBalance(100))
+	if got := e.free(bob); got != want {
+		t.Fatalf("bob holds %s after a refused payout, want %s", got, want)
+	}
+	if _, err := e.exec(e1, "unshield_funds", UnshieldFundsArgs{Shard: shardA, Beneficiary: bob, Amount: types.NewBalance(100), CallHash: [32]byte{2}, VerifiedHeight: 10}); err != nil {
+		t.Fatalf("an enclave that has seen the payout: %v", err)
+	}
+	var p Payouts
+	if !e.ctx(e1).Get(PayoutsKey(shardA), &p) || p.Count != 2 || p.LastHeight != 20 {
+		t.Fatalf("payouts recorded %+v", p)
 	}
 }
