@@ -104,9 +104,11 @@ func (e *Enclave) decodeRead(vals map[string][]byte, key []byte, v any) (bool, e
 }
 
 // readViewLocked reads the view at the verified block v: the shard's
-// status and configuration, the registrations of its enclaves, its last
-// confirmed sidechain block, and whether each outbox entry was paid. It
-// applies the chain's own rule (enclavebridge.FilterStatus) to what it read.
+// status and configuration, the registry's security flags and parameters,
+// the registrations of the shard's enclaves and of this one, the shard's
+// last confirmed sidechain block and payouts, and for each outbox entry
+// whether it was paid and which call its sequence paid. It applies the
+// chain's own rule (enclavebridge.FilterStatus) to what it read.
 func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (*chainView, error) {
 	outbox := e.state.Outbox()
 	keys := [][]byte{
