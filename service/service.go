@@ -159,7 +159,9 @@ func (s *Service) Run(ctx context.Context) error {
 	listen := func(port int) (net.Listener, error) {
 		return net.Listen("tcp", net.JoinHostPort(s.cfg.bindHost(), strconv.Itoa(port)))
 	}
-	cert, err := ratls.NewCertificate(s.backend, time.Now())
+	// The quote names the enclave's account beside the TLS key, so that
+	// clients can bind the key to the enclave's registration.
+	cert, err := ratls.NewBoundCertificate(s.backend, s.enc.Signer(), time.Now())
 	if err != nil {
 		return fmt.Errorf("service: RA-TLS certificate: %w", err)
 	}
@@ -424,7 +426,7 @@ func (s *Service) slotLoop(ctx context.Context) error {
 		}
 		start := time.Now()
 		b, err := s.enc.OnSlot(ctx, start)
-		if errors.Is(err, enclave.ErrCommitFailed) {
+		if errors.Is(err, enclave.ErrCommitFailed) || errors.Is(err, enclave.ErrHalted) {
 			return err
 		}
 		if err != nil {
