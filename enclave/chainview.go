@@ -13,6 +13,7 @@ import (
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
+	"github.com/integritee-go/integritee/parentchain/modules/sudo"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/proof"
 )
@@ -54,6 +55,10 @@ type chainView struct {
 	// Flags and Params are the registry's security flags and parameters.
 	Flags  teerex.SecurityFlags `cbor:"6,keyasint"`
 	Params teerex.Params        `cbor:"7,keyasint"`
+	// Root is the sidechain root account the chain gives a new shard: its
+	// sudo account on a chain whose security flags allow simulated
+	// attestation (a development chain), none otherwise.
+	Root account.ID `cbor:"10,keyasint"`
 	// Payouts are the shard's executed unshieldings as the chain counts them.
 	Payouts enclavebridge.Payouts `cbor:"9,keyasint"`
 	// AppHash is the app hash the view was read against.
@@ -118,8 +123,9 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 		teerex.FlagsKey(),
 		teerex.ParamsKey(),
 		enclavebridge.PayoutsKey(e.shard),
+		sudo.KeyKey(),
 	}
-	const fixed = 6
+	const fixed = 7
 	for _, u := range outbox {
 		keys = append(keys, enclavebridge.UnshieldKey(e.shard, u.CallHash), enclavebridge.PayoutSeqKey(e.shard, u.Seq))
 	}
@@ -152,6 +158,13 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 	view.Params = teerex.ParamsOf(view.Params)
 	if _, err := e.decodeRead(vals, keys[5], &view.Payouts); err != nil {
 		return nil, err
+	}
+	var sudoKey account.ID
+	if _, err := e.decodeRead(vals, keys[6], &sudoKey); err != nil {
+		return nil, err
+	}
+	if view.Flags.AllowSim {
+		view.Root = sudoKey
 	}
 	for i, u := range outbox {
 		if _, paid := vals[string(keys[fixed+2*i])]; !paid {

@@ -28,9 +28,6 @@ import (
 type Config struct {
 	// Shard is the shard served; zero means the enclave's mrenclave.
 	Shard sidechain.ShardID
-	// Root is the sidechain's root account for a new shard (set_balance);
-	// zero for none. --dev makes it //Alice.
-	Root account.ID
 	// ChainID and GenesisValidators anchor the parentchain light client.
 	ChainID           string
 	GenesisValidators *cmttypes.ValidatorSet
@@ -151,7 +148,9 @@ func New(ctx context.Context, b tee.Backend, host Host, cfg Config, log *slog.Lo
 	e := &Enclave{
 		cfg: cfg, log: log, backend: b, host: host, keys: k,
 		codec: types.NewCodec(), sc: sidechain.NewCodec(),
-		stf: stf.New(b.MrEnclave(), shard, cfg.Root), pool: p, shard: shard,
+		// The root of a new shard comes from the parentchain (chainView.Root),
+		// set in the shard's first block; never from the host.
+		stf: stf.New(b.MrEnclave(), shard, account.ID{}), pool: p, shard: shard,
 		unshields: map[[32]byte]int64{},
 	}
 	log.Info("enclave keys", "created", created, "signer", k.Signer().ID(), "mrenclave", b.MrEnclave(), "shard", shard)

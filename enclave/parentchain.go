@@ -194,6 +194,14 @@ func (e *Enclave) decryptOperation(ct []byte) (*stf.Operation, error) {
 
 // flushConfirmsLocked sends the queued parentchain confirmations.
 func (e *Enclave) flushConfirmsLocked(ctx context.Context) {
+	if e.halted != nil || (e.head == nil && e.lc.Height() > 0 && !e.shardIsNewLocked()) {
+		// Not the shard's state: its confirmations would report calls it
+		// executed on a state the sidechain never had. Keep the latest few.
+		if len(e.confirms) > maxQueuedConfirms {
+			e.confirms = e.confirms[len(e.confirms)-maxQueuedConfirms:]
+		}
+		return
+	}
 	for len(e.confirms) > 0 {
 		if err := e.sendLocked(ctx, e.confirms[0]); err != nil {
 			e.log.Warn("confirming a parentchain block failed; will retry", "err", err)
@@ -202,6 +210,10 @@ func (e *Enclave) flushConfirmsLocked(ctx context.Context) {
 		e.confirms = e.confirms[1:]
 	}
 }
+
+// maxQueuedConfirms bounds the confirmations an enclave that may not send
+// them keeps.
+const maxQueuedConfirms = 64
 
 // merkleRoot is the binary SHA-256 merkle root of leaves (the last leaf of
 // an odd level is carried up); zero for none.

@@ -879,3 +879,76 @@ func TestRollbackHaltsInsteadOfPayingTwice(t *testing.T) {
 		t.Fatalf("Charlie = %s at the end", got)
 	}
 }
+
+// TestWipedStateRestartsNothing: the host wipes the shard's state and
+// blocks but keeps the sealed keys (as --clean-reset does) on a shard with
+// history. The enclave replays the parentchain into a fresh state, which is
+// not the shard's: it authors no block and sends no payout.
+func TestWipedStateRestartsNothing(t *testing.T) {
+	env := newChainEnv(t)
+	e := env.e
+	env.register()
+	alice, dave, charlie := dev(t, "Alice"), dev(t, "Dave"), dev(t, "Charlie")
+	mustBlock(t, e, 1)
+	beneficiary := dave.ID()
+	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), beneficiary[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: teer(10)})))
+	env.block()
+	env.sync()
+	mustBlock(t, e, 2)
+	// Dave unshields 3 indirectly; then the root (//Alice, directly) sets
+	// his balance to 1, so that his second indirect unshielding, of 5,
+	// fails. A state rebuilt from the parentchain alone never saw the
+	// direct call, and would pay the 5.
+	unshield := func(amount uint64, nonce uint64) []byte {
+		op := encrypt(t, e.ShieldingPublicKey(), signedCall(e, dave, stf.Call{Unshield: &stf.Unshield{From: dave.ID(), To: charlie.ID(), Amount: teer(amount), Shard: e.ShardID()}}, nonce))
+		return env.sign(alice, enclavebridge.ModuleName, "invoke", enclavebridge.InvokeArgs{Shard: e.ShardID(), Ciphertext: op})
+	}
+	env.mustOK(env.block(unshield(3, 0)))
+	env.block()
+	env.sync()
+	mustBlock(t, e, 3)
+	env.mustOK(env.block()) // the payout
+	submit(t, e, alice, setBalance(dave.ID(), teer(1)), 0)
+	mustBlock(t, e, 4)
+	env.mustOK(env.block(unshield(5, 1))) // fails on the sidechain: Dave has 1
+	env.block()
+	env.sync()
+	mustBlock(t, e, 5)
+	if got := balance(t, e, dave); got != teer(1).String() {
+		t.Fatalf("Dave = %s on the sidechain", got)
+	}
+	charlie0 := chainFree(t, env, charlie.ID())
+
+	// Wiped: the keys stay, the state and blocks go.
+	wiped := env.h.cloneSealed()
+	wiped.chain = env.c
+	wiped.txs = env.h.sentTxs()
+	env.h = wiped
+	env.e = env.start()
+	e = env.e
+	sent := len(env.h.sentTxs())
+	env.block()
+	env.sync() // replays the shield and both invocations into a fresh state
+	if got := balance(t, e, dave); got != teer(2).String() {
+		t.Fatalf("the replayed state shows Dave %s; the test wants the second unshielding to pass there", got)
+	}
+	e.ResendPending(context.Background())
+	for k := 10; k < 14; k++ {
+		if b := onSlot(t, e, k); b != nil {
+			t.Fatal("a wiped enclave started the shard afresh")
+		}
+	}
+	env.block()
+	env.sync()
+	if got := unshieldTxs(t, env.h.sentTxs()[sent:]); len(got) != 0 {
+		t.Fatalf("a wiped enclave sent %d payouts", len(got))
+	}
+	env.block()
+	if got := chainFree(t, env, charlie.ID()); got != charlie0 {
+		t.Fatalf("Charlie = %s, was %s", got, charlie0)
+	}
+}

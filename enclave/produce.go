@@ -45,13 +45,6 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	if e.halted != nil {
 		return nil, e.halted
 	}
-	if e.head == nil && e.lc.Height() > 0 && !e.shardIsNewLocked() {
-		if !e.warnedJoin {
-			e.warnedJoin = true
-			e.log.Warn("the shard has history on the parentchain and this enclave has no state: it must join a peer of the shard; it will not start the shard afresh")
-		}
-		return nil, nil
-	}
 	if author, ok := e.slotAuthorLocked(slot, e.sync.L1Number); slot <= e.lastSlot || !ok || author != e.Signer() {
 		return nil, nil
 	}
@@ -59,6 +52,21 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		// The parentchain has not moved for longer than the bound: a block
 		// now would be refused by every importer, this enclave included.
 		return nil, nil
+	}
+	if e.head == nil && e.lc.Height() > 0 {
+		if !e.shardIsNewLocked() {
+			if !e.warnedJoin {
+				e.warnedJoin = true
+				e.log.Warn("the shard has history on the parentchain and this enclave has no state: it must join a peer of the shard; it will not start the shard afresh")
+			}
+			return nil, nil
+		}
+		// A new shard takes its root from the parentchain, in block 1.
+		if d, err := e.state.InitRoot(e.sync.View.Root); err != nil {
+			return nil, err
+		} else if d != nil {
+			e.pending = append(e.pending, d)
+		}
 	}
 	ready := e.pool.Ready(MaxOperationsPerBlock)
 	if len(ready) == 0 && len(e.pending) == 0 && e.head != nil {
@@ -224,6 +232,12 @@ const resendAfter = 30
 func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 	if !e.viewFreshLocked() || e.halted != nil {
 		return // whether each was paid is known only from a fresh, proven read
+	}
+	if e.head == nil {
+		// No block yet: this state is not the shard's (a wiped enclave
+		// replaying the parentchain into a fresh state computes balances
+		// the sidechain never had); only a state with blocks pays out.
+		return
 	}
 	now := e.lc.Height()
 	var unread []stf.Unshielding

@@ -21,7 +21,6 @@ import (
 	"github.com/integritee-go/integritee/enclave/keys"
 	"github.com/integritee-go/integritee/enclave/ratls"
 	"github.com/integritee-go/integritee/enclave/rpc"
-	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/enclave/tee"
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
@@ -99,10 +98,6 @@ func New(ctx context.Context, cfg Config, b tee.Backend, log *slog.Logger) (*Ser
 		return nil, err
 	}
 	h := &host{DirStore: keys.NewDirStore(cfg.sealedDir()), log: log.With("part", "host"), state: state, blocks: blocks, node: node, mrenclave: b.MrEnclave()}
-	var root account.ID
-	if cfg.Dev {
-		root = stf.DevRoot()
-	}
 	var shard [32]byte
 	if cfg.Shard != "" {
 		s, err := parseShard(cfg.Shard)
@@ -112,7 +107,7 @@ func New(ctx context.Context, cfg Config, b tee.Backend, log *slog.Logger) (*Ser
 		shard = s
 	}
 	enc, err := enclave.New(ctx, b, h, enclave.Config{
-		Shard: shard, Root: root, ChainID: gen.ChainID, GenesisValidators: valSet,
+		Shard: shard, ChainID: gen.ChainID, GenesisValidators: valSet,
 		SlotDuration: cfg.SlotDuration, FinalizationInterval: cfg.FinalizationInterval,
 		SnapshotInterval: 100, KeepSnapshots: 3,
 		Version: Version, MuRaURL: cfg.MuRaURL(), UntrustedURL: cfg.UntrustedURL(),

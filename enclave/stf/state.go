@@ -357,6 +357,19 @@ func (s *State) RemoveFromOutbox(callHash [32]byte) (Diff, error) {
 	return tx.Commit()
 }
 
+// InitRoot sets the root account of a state that has none, and returns the
+// change as a diff for the next block. It changes nothing (nil diff) if the
+// state already has a root or root is zero: once set, a shard's root is
+// the state's, whatever a later configuration says.
+func (s *State) InitRoot(root account.ID) (Diff, error) {
+	if root.IsZero() || !s.Root().IsZero() {
+		return nil, nil
+	}
+	tx := s.Begin()
+	tx.SetRoot(root)
+	return tx.Commit()
+}
+
 // Size returns the state's size in bytes: the sum of its keys' and values'
 // lengths.
 func (s *State) Size() int {

@@ -21,6 +21,9 @@ var (
 
 var keySudo = []byte("sudo/key")
 
+// KeyKey is the state key of the sudo (root) account.
+func KeyKey() []byte { return append([]byte{}, keySudo...) }
+
 // Dispatcher runs a call in a context; the application provides it.
 type Dispatcher interface {
 	Dispatch(ctx *types.Context, call types.Call) error
