@@ -22,9 +22,9 @@ const (
 	// ChainDev is a single `integritee-node --dev` node: dev genesis, one
 	// validator.
 	ChainDev = "dev"
-	// ChainInit is a network written once by `integritee-node init` (one
-	// genesis shared by all nodes, each node a validator), then started
-	// node by node.
+	// ChainInit is a network written once by `integritee-node init --dev`
+	// (one dev genesis shared by all nodes, each node a validator), then
+	// started node by node.
 	ChainInit = "init"
 )
 

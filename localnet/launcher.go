@@ -279,10 +279,14 @@ func (l *launcher) start(ctx context.Context) error {
 	return nil
 }
 
-// initChain runs `integritee-node init` once for all nodes.
+// initChain runs `integritee-node init --dev` once for all nodes: a local
+// network's genesis is the permissive dev genesis (dev accounts funded,
+// //Alice sudo, skip and simulated attestation allowed), so the simulation
+// TEE's validateers register on it as on a dev chain. Without --dev, init
+// writes a secure genesis that needs an operator's --sudo and --endow.
 func (l *launcher) initChain(ctx context.Context) error {
 	n0 := l.net.Nodes[0].Ports
-	args := []string{"init", "--validators", strconv.Itoa(len(l.net.Nodes)), "--base-path", l.path("chain"),
+	args := []string{"init", "--dev", "--validators", strconv.Itoa(len(l.net.Nodes)), "--base-path", l.path("chain"),
 		"--chain-id", l.net.ChainID, "--base-rpc-port", strconv.Itoa(n0.RPC), "--base-port", strconv.Itoa(n0.P2P),
 		"--base-prometheus-port", strconv.Itoa(n0.Prometheus)}
 	if l.net.BlockTime != "" {

@@ -358,7 +358,7 @@ func TestRunInitChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	initLog, _ := os.ReadFile(filepath.Join(work, "logs", "init.log"))
-	for _, want := range []string{"init --validators 2 --base-path " + filepath.Join(work, "chain"), "--chain-id integritee-local",
+	for _, want := range []string{"init --dev --validators 2 --base-path " + filepath.Join(work, "chain"), "--chain-id integritee-local",
 		"--base-port " + strconv.Itoa(c.BasePorts.Node.P2P), "--block-time 300ms"} {
 		if !strings.Contains(string(initLog), want) {
 			t.Errorf("init.log lacks %q:\n%s", want, initLog)

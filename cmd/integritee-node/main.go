@@ -49,10 +49,12 @@ with the balances, sudo, teerex, enclave-bridge and sidechain modules.
 
   integritee-node --dev                     a throw-away single-validator dev chain
   integritee-node --dev --base-path DIR     the same, kept in DIR across restarts
-  integritee-node init --validators 4 --base-path net
+  integritee-node init --validators 4 --base-path net --sudo ACCT --endow ACCT=AMOUNT
+                                            a secure network (init --dev: a permissive one)
   integritee-node --base-path net/node0     one node of a network written by init`,
-		SilenceUsage: true,
-		Args:         cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true, // main prints the error once
+		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lvl, err := parseLevel(logLevel)
 			if err != nil {

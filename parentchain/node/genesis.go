@@ -34,28 +34,117 @@ var DevTxFee = types.NewBalance(1_000_000_000)
 var DevFunded = []string{"//Alice", "//Bob", "//Charlie", "//Dave", "//Eve"}
 
 // GenesisOptions shape the application state of a new chain.
+//
+// The zero value is the development genesis of `integritee-node --dev` and
+// of in-process test chains: the dev accounts funded, //Alice sudo, skip and
+// simulated attestation and debug enclaves allowed. A network anyone but
+// its developer relies on sets Secure, names its sudo key and its
+// endowments; `integritee-node init` does so unless given --dev.
 type GenesisOptions struct {
 	// Secure forbids unverified (skip) and simulated attestation and debug
-	// enclaves from the first block.
+	// enclaves from the first block, funds no dev account and needs Sudo and
+	// Endowments: the dev accounts' keys are public, so a dev sudo key could
+	// allow the forbidden attestation again.
 	Secure bool
+	// Sudo is the sudo key, the account with the root origin (security
+	// flags, shard creation, set_balance). Required if Secure; on a dev
+	// genesis it replaces //Alice.
+	Sudo *account.ID
+	// Endowments are the genesis balances. On a secure genesis they are the
+	// only ones and at least one is required, since every transaction pays
+	// a fee; on a dev genesis they come on top of the dev accounts'.
+	Endowments []balances.Endowment
 }
 
-// AppState returns the genesis application state: the dev accounts funded,
-// //Alice as sudo, the fee, and the attestation security flags.
-func AppState(opts GenesisOptions) (json.RawMessage, error) {
-	bal := balances.Genesis{TxFee: DevTxFee}
-	for _, uri := range DevFunded {
-		p, err := account.DevPair(uri)
-		if err != nil {
-			return nil, err
+// DevAccounts are the well-known dev accounts //Alice ... //Ferdie, whose
+// private keys anyone can derive from the public dev phrase.
+var DevAccounts = []string{"//Alice", "//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie"}
+
+// DevAccountName returns the dev seed ("//Alice") of id if id is one of
+// DevAccounts.
+func DevAccountName(id account.ID) (string, bool) {
+	for _, uri := range DevAccounts {
+		if p, err := account.DevPair(uri); err == nil && p.ID() == id {
+			return uri, true
 		}
-		bal.Balances = append(bal.Balances, balances.Endowment{Account: p.ID(), Amount: DevEndowment})
 	}
-	alice, _ := account.DevPair("//Alice")
-	aliceID := alice.ID()
+	return "", false
+}
+
+// Validate checks the options: a secure genesis needs a sudo key and at
+// least one endowment, and neither may be a dev account; endowments must be
+// positive, name each account once and sum to at most the maximum balance.
+func (o GenesisOptions) Validate() error {
+	if o.Secure {
+		if o.Sudo == nil {
+			return fmt.Errorf("node: a secure genesis needs a sudo key (the account with the root origin: security flags, shard creation)")
+		}
+		if name, ok := DevAccountName(*o.Sudo); ok {
+			return fmt.Errorf("node: sudo %s is the dev account %s, whose key anyone can derive; name an account whose key you hold", *o.Sudo, name)
+		}
+		if len(o.Endowments) == 0 {
+			return fmt.Errorf("node: a secure genesis needs at least one endowment: every transaction pays a fee of %s planck, so without funded accounts nothing can be sent", DevTxFee)
+		}
+	}
+	seen := map[account.ID]bool{}
+	var total types.Balance
+	for _, e := range o.Endowments {
+		if o.Secure {
+			if name, ok := DevAccountName(e.Account); ok {
+				return fmt.Errorf("node: endowment of %s: the dev account %s, whose key anyone can derive, on a secure genesis", e.Account, name)
+			}
+		}
+		if e.Amount.IsZero() {
+			return fmt.Errorf("node: endowment of %s: amount is zero", e.Account)
+		}
+		if seen[e.Account] {
+			return fmt.Errorf("node: %s is endowed twice", e.Account)
+		}
+		seen[e.Account] = true
+		var err error
+		if total, err = total.Add(e.Amount); err != nil {
+			return fmt.Errorf("node: endowments sum to more than the maximum balance (2^128-1 planck)")
+		}
+	}
+	return nil
+}
+
+// AppState returns the genesis application state: the balances, the sudo
+// key, the fee and the attestation security flags (see GenesisOptions).
+func AppState(opts GenesisOptions) (json.RawMessage, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	bal := balances.Genesis{TxFee: DevTxFee}
+	sudoKey := opts.Sudo
+	if !opts.Secure {
+		for _, uri := range DevFunded {
+			p, err := account.DevPair(uri)
+			if err != nil {
+				return nil, err
+			}
+			bal.Balances = append(bal.Balances, balances.Endowment{Account: p.ID(), Amount: DevEndowment})
+		}
+		if sudoKey == nil {
+			alice, err := account.DevPair("//Alice")
+			if err != nil {
+				return nil, err
+			}
+			id := alice.ID()
+			sudoKey = &id
+		}
+	}
+	bal.Balances = append(bal.Balances, opts.Endowments...)
+	var total types.Balance
+	for _, e := range bal.Balances {
+		var err error
+		if total, err = total.Add(e.Amount); err != nil {
+			return nil, fmt.Errorf("node: genesis balances sum to more than the maximum balance (2^128-1 planck)")
+		}
+	}
 	sections := map[string]any{
 		balances.ModuleName: bal,
-		sudo.ModuleName:     sudo.Genesis{Key: &aliceID},
+		sudo.ModuleName:     sudo.Genesis{Key: sudoKey},
 	}
 	addTeerexGenesis(sections, opts)
 	return json.Marshal(sections)
@@ -165,7 +254,7 @@ func (o NetworkOptions) ValidateBasic() error {
 	if o.ChainID == "" {
 		return fmt.Errorf("node: empty chain id")
 	}
-	return nil
+	return o.Genesis.Validate()
 }
 
 // Init writes o.Validators node homes dir/node0, dir/node1, ... sharing one
@@ -173,6 +262,10 @@ func (o NetworkOptions) ValidateBasic() error {
 // others as persistent peers. It returns the homes' configurations.
 func Init(dir string, o NetworkOptions) ([]Config, error) {
 	if err := o.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	st, err := AppState(o.Genesis) // before writing anything
+	if err != nil {
 		return nil, err
 	}
 	cfgs := make([]Config, o.Validators)
@@ -205,10 +298,6 @@ func Init(dir string, o NetworkOptions) ([]Config, error) {
 			return nil, err
 		}
 		cfgs[i], ks[i] = c, k
-	}
-	st, err := AppState(o.Genesis)
-	if err != nil {
-		return nil, err
 	}
 	doc, err := newGenesis(o.ChainID, vals, st)
 	if err != nil {
