@@ -159,6 +159,19 @@ func (env *chainEnv) mustOK(res []*abci.ExecTxResult) {
 	}
 }
 
+// shield has from shield amount into the shard for to on the parentchain,
+// and lets the enclave verify it (the credit waits for the next block).
+func (env *chainEnv) shield(from *account.Pair, to account.ID, amount types.Balance) {
+	env.t.Helper()
+	ct, err := keys.ShieldingEncrypt(env.e.ShieldingPublicKey(), to[:])
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	env.mustOK(env.block(env.sign(from, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: env.e.ShardID(), EncryptedBeneficiary: ct, Amount: amount})))
+	env.block()
+	env.sync()
+}
+
 // setLie makes the host rewrite its proven answers (nil: honest again).
 func (env *chainEnv) setLie(lie func(height int64, reads []StateRead) []StateRead) {
 	env.h.mu.Lock()
@@ -389,14 +402,7 @@ func TestUnshieldIsPaidOnceWhateverTheHostDoes(t *testing.T) {
 	alice, charlie := dev(t, "Alice"), dev(t, "Charlie")
 	mustBlock(t, e, 1)
 
-	beneficiary := alice.ID()
-	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), beneficiary[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: teer(10)})))
-	env.block()
-	env.sync()
+	env.shield(alice, alice.ID(), teer(10))
 	mustBlock(t, e, 2)
 	if got := balance(t, e, alice); got != teer(10).String() {
 		t.Fatalf("shielded balance %s", got)
@@ -706,14 +712,7 @@ func TestSwappedSyncRecordsHaltInsteadOfCreditingTwice(t *testing.T) {
 	env.register()
 	alice := dev(t, "Alice")
 	mustBlock(t, e, 1)
-	beneficiary := alice.ID()
-	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), beneficiary[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: teer(10)})))
-	env.block()
-	env.sync()
+	env.shield(alice, alice.ID(), teer(10))
 	mustBlock(t, e, 2) // the deposit
 	submit(t, e, alice, transfer(alice.ID(), dev(t, "Bob").ID(), teer(1)), 0)
 	mustBlock(t, e, 3)
@@ -728,7 +727,7 @@ func TestSwappedSyncRecordsHaltInsteadOfCreditingTwice(t *testing.T) {
 	}
 	h.state[k3] = old
 	h.mu.Unlock()
-	_, err = New(context.Background(), env.m.backend(t), h, env.cfg, quiet)
+	_, err := New(context.Background(), env.m.backend(t), h, env.cfg, quiet)
 	if err == nil || !strings.Contains(err.Error(), "does not decrypt under its key") {
 		t.Fatalf("restart on a swapped sync record: %v, want a refusal", err)
 	}
@@ -754,13 +753,7 @@ func TestLogsNameErrorsButNoAccountsOrAmounts(t *testing.T) {
 	alice, incognito := dev(t, "Alice"), dev(t, "AliceIncognito")
 	mustBlock(t, e, 1)
 	who := incognito.ID()
-	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), who[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: types.NewBalance(7_777_777)})))
-	env.block()
-	env.sync()
+	env.shield(alice, who, types.NewBalance(7_777_777))
 	mustBlock(t, e, 2)
 
 	op := encrypt(t, e.ShieldingPublicKey(), signedCall(e, incognito, transfer(who, dev(t, "Bob").ID(), types.NewBalance(9_999_999)), 0))
@@ -813,14 +806,7 @@ func TestRollbackHaltsInsteadOfPayingTwice(t *testing.T) {
 	env.register()
 	alice, charlie := dev(t, "Alice"), dev(t, "Charlie")
 	mustBlock(t, e, 1)
-	beneficiary := alice.ID()
-	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), beneficiary[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: teer(10)})))
-	env.block()
-	env.sync()
+	env.shield(alice, alice.ID(), teer(10))
 	mustBlock(t, e, 2)
 	copied := env.h.snapshotFiles() // the operator's copy: Alice holds 10 TEER
 
@@ -890,14 +876,7 @@ func TestWipedStateRestartsNothing(t *testing.T) {
 	env.register()
 	alice, dave, charlie := dev(t, "Alice"), dev(t, "Dave"), dev(t, "Charlie")
 	mustBlock(t, e, 1)
-	beneficiary := dave.ID()
-	ct, err := keys.ShieldingEncrypt(e.ShieldingPublicKey(), beneficiary[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "shield_funds", enclavebridge.ShieldFundsArgs{Shard: e.ShardID(), EncryptedBeneficiary: ct, Amount: teer(10)})))
-	env.block()
-	env.sync()
+	env.shield(alice, dave.ID(), teer(10))
 	mustBlock(t, e, 2)
 	// Dave unshields 3 indirectly; then the root (//Alice, directly) sets
 	// his balance to 1, so that his second indirect unshielding, of 5,
