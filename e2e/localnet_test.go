@@ -35,6 +35,8 @@ func localnetConfig(t *testing.T, shipped string, edit func(*localnet.Config)) (
 	c.Validateers[0].Ports = localnet.ValidateerPorts{Trusted: p[3], Untrusted: p[4], MuRA: p[5], Health: p[6], Metrics: p[7]}
 	if _, err := exec.LookPath(localnet.PrometheusBinary); err == nil {
 		c.Prometheus = localnet.PrometheusSpec{Enabled: true, Port: p[8]}
+	} else {
+		t.Logf("%s is not installed (apt-get install prometheus): the Prometheus scrape check is left out", localnet.PrometheusBinary)
 	}
 	if edit != nil {
 		edit(c)
