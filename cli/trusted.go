@@ -455,8 +455,10 @@ func newTrustedCmd(w *workerEnv) (*cobra.Command, *trustedEnv) {
 		Use:   "trusted [--mrenclave M] [--shard S] [--direct | -a XT_SIGNER] CMD",
 		Short: "Sidechain accounts, calls and getters, through a validateer (-U/-P)",
 		Long: `trusted talks to a validateer's trusted RPC (-U/-P). Unless --insecure, the CLI
-accepts the worker only if its TLS certificate carries an attestation of an enclave
-registered on the parentchain (and of --mrenclave, if given).
+accepts the worker only if its TLS certificate carries a fresh attestation, of a method
+the parentchain's security flags allow, of an enclave registered on the parentchain
+with that method and authorised for the worker's shard (and of --mrenclave, if
+given), all read by proof against a header the CLI verifies.
 
 --mrenclave defaults to the worker's fingerprint and --shard to the mrenclave; both
 are base58 or 0x-hex. Calls (transfer, set-balance, unshield-funds) are signed over

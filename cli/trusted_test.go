@@ -271,28 +271,6 @@ func TestWorkerAddress(t *testing.T) {
 	}
 }
 
-func TestEnclaveCheck(t *testing.T) {
-	other := attestation.MrEnclave(sha256.Sum256([]byte("other")))
-	registered := map[attestation.MrEnclave]bool{testMrEnclave: true}
-	report := func(m attestation.MrEnclave) *attestation.Report {
-		return &attestation.Report{Method: "sim", MrEnclave: m}
-	}
-
-	if err := enclaveCheck(registered, nil)(report(testMrEnclave)); err != nil {
-		t.Errorf("registered enclave refused: %v", err)
-	}
-	if err := enclaveCheck(registered, &testMrEnclave)(report(testMrEnclave)); err != nil {
-		t.Errorf("registered, requested enclave refused: %v", err)
-	}
-	err := enclaveCheck(registered, nil)(report(other))
-	wantErr(t, err, "worker's enclave "+other.String()+" is not registered on the parentchain")
-	err = enclaveCheck(map[attestation.MrEnclave]bool{}, nil)(report(testMrEnclave))
-	wantErr(t, err, "is not registered on the parentchain")
-	both := map[attestation.MrEnclave]bool{testMrEnclave: true, other: true}
-	err = enclaveCheck(both, &testMrEnclave)(report(other))
-	wantErr(t, err, "worker's enclave "+other.String(), "--mrenclave "+testMrEnclave.String())
-}
-
 // fakeTEE is enough of a TEE for keys.LoadOrCreate: a fixed sealing key.
 type fakeTEE struct{}
 

@@ -237,7 +237,9 @@ func nodeHashAt(c *client.Client) hashAtFunc {
 // its validators did not sign; it cannot detect a fork signed by those
 // validators themselves (a light-client attack), which needs a second,
 // independent node as witness.
-func (e *env) verifiedAppHash(ctx context.Context, cmd *cobra.Command, c *client.Client, o verifyOpts, height int64) ([]byte, error) {
+//
+// warn receives the trust-on-first-use warning.
+func (e *env) verifiedAppHash(ctx context.Context, warn io.Writer, c *client.Client, o verifyOpts, height int64) ([]byte, error) {
 	fail := func(err error) ([]byte, error) { return nil, fmt.Errorf("header verification failed: %w", err) }
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
@@ -246,7 +248,7 @@ func (e *env) verifiedAppHash(ctx context.Context, cmd *cobra.Command, c *client
 	if err := waitForHeader(ctx, c, height, headerWait); err != nil {
 		return fail(err)
 	}
-	ts := trustStore{dir: e.opts.Keystore, warn: cmd.ErrOrStderr()}
+	ts := trustStore{dir: e.opts.Keystore, warn: warn}
 	root, firstUse, err := ts.root(ctx, chainID, o, nodeHashAt(c))
 	if err != nil {
 		return fail(err)
@@ -313,18 +315,51 @@ func accountStateKey(id account.ID) []byte {
 	return append([]byte("balances/acct/"), id[:]...)
 }
 
-// verifiedRead reads key through a proof, verifies it as verifiedAppHash
-// does, and returns the proven value (nil: proven absent) and its height.
-// It reports the verification on stderr.
-func (e *env) verifiedRead(cmd *cobra.Command, c *client.Client, o verifyOpts, key []byte) ([]byte, int64, error) {
-	ctx := ctxOf(cmd)
+// provenState is the parentchain's state after block Height, whose app
+// hash (in the header of Height+1) the light client verified: reads are
+// proven against it, so that several keys are read at one height against
+// one verified header.
+type provenState struct {
+	c       *client.Client
+	Height  int64
+	AppHash []byte
+}
+
+// verifiedState reads key through a proof at the node's latest provable
+// height, verifies that height's header as verifiedAppHash does (warn gets
+// its trust-on-first-use warning), and returns the state, for more reads at
+// the same height, and key's proven value (nil: proven absent).
+func (e *env) verifiedState(ctx context.Context, warn io.Writer, c *client.Client, o verifyOpts, key []byte) (*provenState, []byte, error) {
 	pv, err := c.ProveKey(ctx, key, 0)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	appHash, err := e.verifiedAppHash(ctx, cmd, c, o, pv.Height+1)
+	appHash, err := e.verifiedAppHash(ctx, warn, c, o, pv.Height+1)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
+	}
+	s := &provenState{c: c, Height: pv.Height, AppHash: appHash}
+	value, err := s.check(pv, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, value, nil
+}
+
+// read reads key through a proof at s's height and verifies the proof
+// against s's app hash; nil is a value proven absent.
+func (s *provenState) read(ctx context.Context, key []byte) ([]byte, error) {
+	pv, err := s.c.ProveKey(ctx, key, s.Height)
+	if err != nil {
+		return nil, err
+	}
+	return s.check(pv, key)
+}
+
+// check verifies the node's answer pv for key against s's app hash.
+func (s *provenState) check(pv *client.ProvenValue, key []byte) ([]byte, error) {
+	if pv.Height != s.Height {
+		return nil, fmt.Errorf("node answered for height %d, asked %d", pv.Height, s.Height)
 	}
 	value := pv.Value
 	if len(value) == 0 {
@@ -333,9 +368,20 @@ func (e *env) verifiedRead(cmd *cobra.Command, c *client.Client, o verifyOpts, k
 		// must then show.
 		value = nil
 	}
-	if err := proof.Verify(pv.ProofOps, appHash, key, value); err != nil {
-		return nil, 0, fmt.Errorf("proof does not verify: %w", err)
+	if err := proof.Verify(pv.ProofOps, s.AppHash, key, value); err != nil {
+		return nil, fmt.Errorf("proof does not verify: %w", err)
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "verified at height %d against header %d (app hash %X)\n", pv.Height, pv.Height+1, appHash)
-	return value, pv.Height, nil
+	return value, nil
+}
+
+// verifiedRead reads key through a proof, verifies it as verifiedAppHash
+// does, and returns the proven value (nil: proven absent) and its height.
+// It reports the verification on stderr.
+func (e *env) verifiedRead(cmd *cobra.Command, c *client.Client, o verifyOpts, key []byte) ([]byte, int64, error) {
+	s, value, err := e.verifiedState(ctxOf(cmd), cmd.ErrOrStderr(), c, o, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "verified at height %d against header %d (app hash %X)\n", s.Height, s.Height+1, s.AppHash)
+	return value, s.Height, nil
 }

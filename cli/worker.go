@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/enclave/ratls"
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
-	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/rpcclient"
 	"github.com/integritee-go/integritee/sidechain"
 )
@@ -32,9 +31,14 @@ type workerOptions struct {
 type workerEnv struct {
 	*env
 	worker workerOptions
-	// registered caches the mrenclaves registered in teerex, so that the
-	// benchmark's many connections query the parentchain once.
-	registered map[attestation.MrEnclave]bool
+	// trust is the light client's trust root for the worker check
+	// (zero: the root stored in the keystore, or block 1 on first use).
+	trust verifyOpts
+	// errOut gets the check's warnings (nil: stderr).
+	errOut io.Writer
+	// chain caches the chain facts the worker check read by proof, so that
+	// the benchmark's many connections verify the parentchain once.
+	chain *workerChain
 }
 
 // pollEvery is how often the CLI polls the node and the worker while it
@@ -60,62 +64,28 @@ func workerAddress(rawURL string, port int) (string, error) {
 	return u + ":" + strconv.Itoa(port), nil
 }
 
-// registeredMrEnclaves returns the mrenclaves of the enclaves registered
-// in teerex on the parentchain.
-func (w *workerEnv) registeredMrEnclaves(ctx context.Context) (map[attestation.MrEnclave]bool, error) {
-	if w.registered != nil {
-		return w.registered, nil
-	}
-	node, err := w.nodeClient()
-	if err != nil {
-		return nil, err
-	}
-	var enclaves []teerex.Enclave
-	if err := node.Query(ctx, "/teerex/enclaves", &enclaves); err != nil {
-		return nil, fmt.Errorf("registered enclaves: %w", err)
-	}
-	m := make(map[attestation.MrEnclave]bool, len(enclaves))
-	for _, e := range enclaves {
-		m[e.MrEnclave] = true
-	}
-	w.registered = m
-	return m, nil
-}
-
-// enclaveCheck returns the attestation policy of the CLI: the worker's
-// enclave must run an mrenclave registered on the parentchain and, if the
-// user named one, that one.
-func enclaveCheck(registered map[attestation.MrEnclave]bool, want *attestation.MrEnclave) func(*attestation.Report) error {
-	return func(r *attestation.Report) error {
-		if !registered[r.MrEnclave] {
-			return fmt.Errorf("worker's enclave %s is not registered on the parentchain", r.MrEnclave)
-		}
-		if want != nil && r.MrEnclave != *want {
-			return fmt.Errorf("worker's enclave %s is not the requested --mrenclave %s", r.MrEnclave, *want)
-		}
-		return nil
-	}
-}
-
-// dialWorker connects to the worker's trusted RPC. Unless --insecure, the
-// TLS handshake verifies the worker's attestation and enclaveCheck. want,
-// if not nil, is the mrenclave the user asked for.
+// dialWorker connects to the worker's trusted RPC. Unless --insecure, it
+// accepts the worker only if its attestation passes the check of
+// ratls_check.go against the parentchain's facts, read by proof: the TLS
+// handshake checks the quote and its enclave's registration, then the CLI
+// asks the worker its shard and checks that the enclave is authorised for
+// it. want, if not nil, is the mrenclave the user asked for. --insecure
+// skips every check (for debugging only).
 func (w *workerEnv) dialWorker(ctx context.Context, want *attestation.MrEnclave) (*rpcclient.Client, error) {
 	addr, err := workerAddress(w.worker.URL, w.worker.Port)
 	if err != nil {
 		return nil, err
 	}
 	o := rpcclient.Options{Insecure: w.worker.Insecure}
+	var chain *workerChain
 	var refused error // set by the check, to report it without the TLS layers
 	if !o.Insecure {
-		registered, err := w.registeredMrEnclaves(ctx)
-		if err != nil {
+		if chain, err = w.workerChain(ctx); err != nil {
 			return nil, err
 		}
-		check := enclaveCheck(registered, want)
-		o.Verifiers = ratls.Verifiers(sim.NewVerifier())
+		o.Verifiers = chain.verifiers()
 		o.Check = func(r *attestation.Report) error {
-			err := check(r)
+			err := chain.checkQuote(ctx, r, want, time.Now())
 			if err != nil {
 				refused = err
 			}
@@ -123,17 +93,33 @@ func (w *workerEnv) dialWorker(ctx context.Context, want *attestation.MrEnclave)
 		}
 	}
 	c, err := rpcclient.Dial(ctx, addr, o)
-	switch {
-	case err == nil:
-	case refused != nil:
-		return nil, fmt.Errorf("worker %s: %w", addr, refused)
-	case isRATLSError(err):
-		return nil, fmt.Errorf("worker %s: attestation check failed (--insecure skips it on a development setup): %w", addr, err)
-	default:
+	if err != nil {
 		if inner := errors.Unwrap(err); inner != nil {
 			err = inner // rpcclient's wrapping names the address again
 		}
-		return nil, fmt.Errorf("worker %s (-U/-P): %w", addr, err)
+		switch {
+		case refused != nil:
+			return nil, fmt.Errorf("worker %s: %w", addr, refused)
+		case errors.Is(err, errSimForbidden):
+			return nil, fmt.Errorf("worker %s: %w", addr, errSimForbidden)
+		case isRATLSError(err):
+			return nil, fmt.Errorf("worker %s: attestation check failed (--insecure skips it, for debugging only): %w", addr, err)
+		default:
+			return nil, fmt.Errorf("worker %s (-U/-P): %w", addr, err)
+		}
+	}
+	if !o.Insecure {
+		// The handshake proved which enclave holds the TLS key; now the
+		// enclave must be authorised for the shard it serves. Nothing
+		// but this question goes to the worker before the answer.
+		shard, err := workerShard(ctx, c)
+		if err == nil {
+			err = chain.checkAuthorised(ctx, ratls.Holder(c.Report()), shard)
+		}
+		if err != nil {
+			c.Close() //nolint:errcheck
+			return nil, fmt.Errorf("worker %s: %w", addr, err)
+		}
 	}
 	if o.Insecure && want != nil {
 		// Nothing attested; at least catch a typo early.

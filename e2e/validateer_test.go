@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -116,7 +117,7 @@ func TestValidateerRestartLosesNothing(t *testing.T) {
 	ferdie0 := types.MustParseBalance(n.balance(t, "//Ferdie"))
 
 	// Submit an unshielding and kill the validateer without waiting.
-	u := start(t, "integritee-cli", "-p", fmt.Sprint(n.rpc), "-P", fmt.Sprint(w.trusted), "trusted", "--mrenclave", shard, "--direct",
+	u := start(t, "integritee-cli", "--keystore", filepath.Join(dir, "my_keystore"), "-p", fmt.Sprint(n.rpc), "-P", fmt.Sprint(w.trusted), "trusted", "--mrenclave", shard, "--direct",
 		"unshield-funds", "//AliceIncognito", "//Ferdie", "7000000000")
 	// Blocks: #1 the shard's first, #2 the shielding, #3 the transfer, #4
 	// the unshielding.

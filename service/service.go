@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -155,16 +156,19 @@ func (s *Service) Run(ctx context.Context) error {
 		return net.Listen("tcp", net.JoinHostPort(s.cfg.bindHost(), strconv.Itoa(port)))
 	}
 	// The quote names the enclave's account beside the TLS key, so that
-	// clients can bind the key to the enclave's registration.
-	cert, err := ratls.NewBoundCertificate(s.backend, s.enc.Signer(), time.Now())
-	if err != nil {
+	// clients can bind the key to the enclave's registration; clients refuse
+	// quotes older than the chain's maximum age, so it is renewed.
+	certs := &certRenewer{every: certRenewal, make: func(now time.Time) (tls.Certificate, error) {
+		return ratls.NewBoundCertificate(s.backend, s.enc.Signer(), now)
+	}}
+	if _, err := certs.get(nil); err != nil {
 		return fmt.Errorf("service: RA-TLS certificate: %w", err)
 	}
 	tl, err := listen(s.cfg.TrustedPort)
 	if err != nil {
 		return fmt.Errorf("service: trusted port: %w", err)
 	}
-	go func() { errc <- ignoreClosed(s.rpc.Serve(tl, cert)) }()
+	go func() { errc <- ignoreClosed(s.rpc.ServeCertificates(tl, certs.get)) }()
 	defer s.rpc.Close()
 
 	ul, err := listen(s.cfg.UntrustedPort)
@@ -457,4 +461,38 @@ func (s *Service) updateMetrics() {
 	if st.LastExecution > 0 {
 		m.ExecutionDuration.Observe(st.LastExecution.Seconds())
 	}
+}
+
+// certRenewal is how often the trusted RPC's RA-TLS certificate is made
+// anew: well within teerex's default maximum quote age (10 minutes), which
+// clients apply to the quote.
+const certRenewal = 2 * time.Minute
+
+// certRenewer hands out the trusted RPC's certificate, made anew once it is
+// older than every. Making one is a key and a quote: no I/O.
+type certRenewer struct {
+	every time.Duration
+	make  func(time.Time) (tls.Certificate, error)
+
+	mu   sync.Mutex
+	cert *tls.Certificate
+	made time.Time
+}
+
+func (r *certRenewer) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cert != nil && time.Since(r.made) < r.every {
+		return r.cert, nil
+	}
+	now := time.Now()
+	c, err := r.make(now)
+	if err != nil {
+		if r.cert != nil {
+			return r.cert, nil // keep serving; clients judge the quote's age
+		}
+		return nil, err
+	}
+	r.cert, r.made = &c, now
+	return r.cert, nil
 }

@@ -146,7 +146,13 @@ func NewServer(b Backend, version string, log *slog.Logger, counters *Counters) 
 // Serve accepts connections on l, ends TLS with cert and serves until
 // Close. It returns http.ErrServerClosed after Close.
 func (s *Server) Serve(l net.Listener, cert tls.Certificate) error {
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+	return s.ServeCertificates(l, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil })
+}
+
+// ServeCertificates is Serve with the certificate of each handshake from
+// get, so that it can be renewed while the server runs (a quote ages).
+func (s *Server) ServeCertificates(l net.Listener, get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) error {
+	cfg := &tls.Config{GetCertificate: get, MinVersion: tls.VersionTLS13}
 	return s.http.Serve(tls.NewListener(l, cfg))
 }
 
