@@ -12,9 +12,9 @@ import (
 )
 
 // prove answers "/store/<module>/key": data is the raw state key. The
-// answer holds the key, the stored bytes (nil when absent), the height and,
-// when asked for, the proof ops (package parentchain/proof), which verify
-// against the app hash in the header of height+1. Height 0 means the latest
+// answer holds the key, the stored bytes (nil when absent), the height and
+// the proof ops (package parentchain/proof; with or without prove), which
+// verify against the app hash in the header of height+1. Height 0 means the latest
 // height whose next header exists: the one before the last committed, since
 // the last committed block's successor may not be signed yet.
 func (a *App) prove(req *abci.QueryRequest) *abci.QueryResponse {
@@ -56,9 +56,7 @@ func (a *App) prove(req *abci.QueryRequest) *abci.QueryResponse {
 	case err != nil:
 		return fail(types.ErrBadQuery.Wrap("%v", err))
 	}
-	r := &abci.QueryResponse{Code: abci.CodeTypeOK, Key: p.Key, Value: p.Value, Height: p.Height}
-	if req.Prove {
-		r.ProofOps = p.Ops
-	}
-	return r
+	// The proof is the point of the path: it comes whether or not the
+	// request set prove.
+	return &abci.QueryResponse{Code: abci.CodeTypeOK, Key: p.Key, Value: p.Value, Height: p.Height, ProofOps: p.Ops}
 }
