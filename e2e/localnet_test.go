@@ -145,8 +145,18 @@ func TestLocalnet(t *testing.T) {
 	if m := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", node.Ports.Prometheus)); !strings.Contains(m, "integritee_node_block_height") {
 		t.Errorf("node metrics lack integritee_node_block_height")
 	}
-	if m := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", val.Ports.Metrics)); !strings.Contains(m, "integritee_worker_enclave_sidechain_block_height") {
-		t.Errorf("validateer metrics lack integritee_worker_enclave_sidechain_block_height")
+	workerSeries := []string{
+		"integritee_worker_enclave_sidechain_block_height",
+		"integritee_worker_enclave_sidechain_blocks_proposed_total",
+		"integritee_worker_enclave_sidechain_blocks_imported_total",
+		"integritee_worker_enclave_sidechain_peer_count",
+		"integritee_worker_parentchain_proven_view_height",
+	}
+	m := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", val.Ports.Metrics))
+	for _, series := range workerSeries {
+		if !strings.Contains(m, series) {
+			t.Errorf("validateer metrics lack %s", series)
+		}
 	}
 	if net.PrometheusPort != 0 {
 		// Prometheus is ready before it has loaded its targets.
@@ -154,6 +164,20 @@ func TestLocalnet(t *testing.T) {
 			targets := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/api/v1/targets", net.PrometheusPort))
 			return strings.Contains(targets, fmt.Sprintf(`"127.0.0.1:%d"`, node.Ports.Prometheus)) &&
 				strings.Contains(targets, fmt.Sprintf(`"127.0.0.1:%d"`, val.Ports.Metrics))
+		})
+		// Every target up, and the series scraped.
+		waitFor(t, "Prometheus to scrape both targets up with the validateer's series", 30*time.Second, func() bool {
+			up := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=up", net.PrometheusPort))
+			if strings.Count(up, `"value"`) < 2 || strings.Contains(up, `"0"]`) {
+				return false
+			}
+			for _, series := range append(workerSeries, "integritee_node_block_height") {
+				q := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=%s", net.PrometheusPort, series))
+				if !strings.Contains(q, `"__name__":"`+series+`"`) {
+					return false
+				}
+			}
+			return true
 		})
 	}
 	for _, name := range []string{"node0", "validateer0"} {

@@ -125,6 +125,9 @@ type Stats struct {
 	// ViewHeight is the parentchain height of the last state read that
 	// verified (0: none).
 	ViewHeight int64
+	// BlocksProposed counts the blocks this enclave authored; BlocksImported
+	// the peers' blocks it imported.
+	BlocksProposed, BlocksImported uint64
 }
 
 // New unseals (or creates) the enclave's keys and restores its state and

@@ -928,6 +928,13 @@ func TestReplicaImportsTheBlocksAndReachesTheSameState(t *testing.T) {
 	if stored, _ := rh.LastBlock(e.ShardID()); !bytes.Equal(stored, raw) {
 		t.Fatal("the replica's host did not store the imported head")
 	}
+	// The counters behind the proposed/imported metrics.
+	if st := e.Stats(); st.BlocksProposed != 5 || st.BlocksImported != 0 {
+		t.Fatalf("author's counters %+v, want 5 proposed", st)
+	}
+	if st := r.Stats(); st.BlocksProposed != 0 || st.BlocksImported != 5 {
+		t.Fatalf("replica's counters %+v, want 5 imported (the head's re-import is not one)", st)
+	}
 }
 
 func TestImportRefusesBadBlocksAndKeepsTheHead(t *testing.T) {

@@ -134,6 +134,7 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		return nil, fmt.Errorf("%w: imported own block gives state hash %x, built %x", ErrCommitFailed, e.stateHash[:8], after[:8])
 	}
 	e.pending = nil
+	e.stats.BlocksProposed++
 	e.host.BroadcastBlock(raw)
 	e.afterCommitLocked(ctx, b)
 	return b, nil

@@ -164,7 +164,11 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 	if e.head != nil && e.sc.Hash(b) == e.headHash {
 		return nil // already the head
 	}
-	return e.importLocked(context.Background(), b, raw, false)
+	if err := e.importLocked(context.Background(), b, raw, false); err != nil {
+		return err
+	}
+	e.stats.BlocksImported++
+	return nil
 }
 
 // importLocked is the one import path, for peers' blocks and the enclave's

@@ -26,6 +26,8 @@ type Metrics struct {
 	SyncLag           prometheus.Gauge
 	ProofFailures     prometheus.Counter
 	ViewHeight        prometheus.Gauge
+	BlocksProposed    prometheus.Counter
+	BlocksImported    prometheus.Counter
 }
 
 // NewMetrics registers the metrics in a new registry. requests and
@@ -50,6 +52,9 @@ func NewMetrics(requests, submitted func() float64) *Metrics {
 	m.SyncLag = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "parentchain_sync_lag_blocks", Help: "Parentchain blocks the enclave has yet to verify."})
 	m.ProofFailures = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "parentchain_proof_failures_total", Help: "Parentchain state reads the enclave refused because their proofs did not verify."})
 	m.ViewHeight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "parentchain_proven_view_height", Help: "Parentchain height of the enclave's last state read verified by proof (authorities, finality, payouts)."})
+	m.BlocksProposed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "enclave_sidechain_blocks_proposed_total", Help: "Sidechain blocks this validateer authored."})
+	m.BlocksImported = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "enclave_sidechain_blocks_imported_total", Help: "Sidechain blocks of peers this validateer imported."})
+	m.reg.MustRegister(m.BlocksProposed, m.BlocksImported)
 	m.reg.MustRegister(m.BlockHeight, m.LastFinalized, m.PoolSize, m.RPCRequests, m.RPCTrustedCalls, m.AttemptedCalls,
 		m.ExecutionDuration, m.StateSize, m.TotalIssuance, m.ParentchainBlock, m.PeerCount, m.AuraRemaining,
 		m.FreeBalance, m.Labels, m.SyncLag, m.ProofFailures, m.ViewHeight)

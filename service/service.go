@@ -52,6 +52,8 @@ type Service struct {
 	registered         chan struct{}
 	lastOK, lastFailed float64
 	lastProofFailures  float64
+	lastProposed       float64
+	lastImported       float64
 }
 
 // Paths inside the data dir.
@@ -458,6 +460,9 @@ func (s *Service) updateMetrics() {
 	m.ProofFailures.Add(float64(st.ProofFailures) - s.lastProofFailures)
 	s.lastProofFailures = float64(st.ProofFailures)
 	m.ViewHeight.Set(float64(st.ViewHeight))
+	m.BlocksProposed.Add(float64(st.BlocksProposed) - s.lastProposed)
+	m.BlocksImported.Add(float64(st.BlocksImported) - s.lastImported)
+	s.lastProposed, s.lastImported = float64(st.BlocksProposed), float64(st.BlocksImported)
 	if st.LastExecution > 0 {
 		m.ExecutionDuration.Observe(st.LastExecution.Seconds())
 	}
