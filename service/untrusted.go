@@ -17,8 +17,13 @@ import (
 	"github.com/integritee-go/integritee/sidechain"
 )
 
-// MaxFetchBlocks bounds one sidechain_fetchBlocksFromPeer answer.
-const MaxFetchBlocks = 500
+// Bounds of one sidechain_fetchBlocksFromPeer answer: at most
+// MaxFetchBlocks blocks and, beyond the first, MaxFetchBytes of them; the
+// fetcher asks again from the next number.
+const (
+	MaxFetchBlocks = 500
+	MaxFetchBytes  = 8 << 20
+)
 
 // untrustedServer serves the block store to peers on the untrusted port
 // (sidechain_fetchBlocksFromPeer). Blocks are signed and their state diffs
@@ -67,7 +72,7 @@ func (u *untrustedServer) handle(_ context.Context, _ *jsonrpc2.Conn, req *jsonr
 	if err != nil {
 		return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInvalidParams, Message: "Invalid params: " + err.Error()}
 	}
-	raws, err := u.blocks.Range(shard, from, to, MaxFetchBlocks)
+	raws, err := u.blocks.Range(shard, from, to, MaxFetchBlocks, MaxFetchBytes)
 	if err != nil {
 		return nil, &jsonrpc2.Error{Code: jsonrpc2.CodeInternalError, Message: err.Error()}
 	}

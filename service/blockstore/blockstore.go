@@ -99,16 +99,22 @@ func (s *Store) Last(shard sidechain.ShardID) ([]byte, error) {
 }
 
 // Range returns the raw blocks of shard numbered from..to inclusive, at most
-// max of them.
-func (s *Store) Range(shard sidechain.ShardID, from, to uint64, max int) ([][]byte, error) {
+// max of them and, after the first, no more than maxBytes in all (0: no
+// byte bound); a fetcher asks again from the next number.
+func (s *Store) Range(shard sidechain.ShardID, from, to uint64, max, maxBytes int) ([][]byte, error) {
 	if max <= 0 {
 		return nil, nil
 	}
 	var out [][]byte
+	size := 0
 	end := numberKey(shard, to)
 	end = append(end, 0) // inclusive
 	err := s.kv.Iterate(numberKey(shard, from), end, func(_, v []byte) bool {
+		if maxBytes > 0 && len(out) > 0 && size+len(v) > maxBytes {
+			return false
+		}
 		out = append(out, v)
+		size += len(v)
 		return len(out) < max
 	})
 	return out, err

@@ -98,7 +98,7 @@ func TestAbsentBlocksAreErrNotFound(t *testing.T) {
 	if _, err := s.Last(shardB); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Last of a shard without blocks: %v", err)
 	}
-	if got, err := s.Range(shardB, 0, 100, 10); err != nil || len(got) != 0 {
+	if got, err := s.Range(shardB, 0, 100, 10, 0); err != nil || len(got) != 0 {
 		t.Errorf("Range of a shard without blocks = %d blocks, %v", len(got), err)
 	}
 }
@@ -121,7 +121,7 @@ func TestShardsDoNotMix(t *testing.T) {
 	if err != nil || !bytes.Equal(last, rawB) {
 		t.Fatalf("Last(B) = %v; want B's block 2", err)
 	}
-	got, err := s.Range(shardB, 0, 10, 10)
+	got, err := s.Range(shardB, 0, 10, 10, 0)
 	if err != nil || len(got) != 1 || !bytes.Equal(got[0], rawB) {
 		t.Fatalf("Range(B) = %d blocks, %v; want B's only block", len(got), err)
 	}
@@ -146,7 +146,7 @@ func TestForkAtTheSameNumberReplacesTheBlock(t *testing.T) {
 	if err != nil || !bytes.Equal(last, newRaw) {
 		t.Fatalf("Last after the fork: %v; want the new block 2", err)
 	}
-	if got, _ := s.Range(shardA, 1, 2, 10); len(got) != 2 || !bytes.Equal(got[1], newRaw) {
+	if got, _ := s.Range(shardA, 1, 2, 10, 0); len(got) != 2 || !bytes.Equal(got[1], newRaw) {
 		t.Fatalf("Range after the fork holds %d blocks, or the old block 2", len(got))
 	}
 }
@@ -198,7 +198,7 @@ func TestRangeIsInclusiveAndBoundedByMax(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := s.Range(shardA, c.from, c.to, c.max)
+			got, err := s.Range(shardA, c.from, c.to, c.max, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +214,7 @@ func TestRangeWithFromAfterToIsEmpty(t *testing.T) {
 	for n := uint64(1); n <= 5; n++ {
 		put(t, s, shardA, n, 0)
 	}
-	got, err := s.Range(shardA, 4, 2, 10)
+	got, err := s.Range(shardA, 4, 2, 10, 0)
 	if err == nil && len(got) != 0 {
 		t.Fatalf("Range(4, 2) returned %d blocks", len(got))
 	}
@@ -225,7 +225,7 @@ func TestRangeWithMaxZeroReturnsNothing(t *testing.T) {
 	for n := uint64(1); n <= 5; n++ {
 		put(t, s, shardA, n, 0)
 	}
-	if got, err := s.Range(shardA, 1, 5, 0); err != nil || len(got) != 0 {
+	if got, err := s.Range(shardA, 1, 5, 0, 0); err != nil || len(got) != 0 {
 		t.Fatalf("Range(max 0) = %d blocks, %v; want none", len(got), err)
 	}
 }
@@ -256,7 +256,7 @@ func TestBlocksSurviveCloseAndReopen(t *testing.T) {
 			t.Errorf("ByHash(block %d) after reopen: %v", i+1, err)
 		}
 	}
-	got, err := s2.Range(shardA, 1, 4, 10)
+	got, err := s2.Range(shardA, 1, 4, 10, 0)
 	if err != nil || len(got) != 4 {
 		t.Fatalf("Range after reopen = %d blocks, %v", len(got), err)
 	}
@@ -272,4 +272,24 @@ func equal(a, b []uint64) bool {
 		}
 	}
 	return true
+}
+
+func TestRangeIsCappedInBytesButAlwaysGivesOneBlock(t *testing.T) {
+	s := open(t, t.TempDir())
+	var size int
+	for n := uint64(1); n <= 5; n++ {
+		_, raw := put(t, s, shardA, n, 0)
+		size = len(raw) // all the same size
+	}
+	got, err := s.Range(shardA, 1, 5, 10, 2*size+size/2)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Range capped at 2.5 blocks' bytes: %d blocks, %v; want the 2 that fit", len(got), err)
+	}
+	got, _ = s.Range(shardA, 3, 5, 10, 1)
+	if len(got) != 1 || numberOf(t, got[0]) != 3 {
+		t.Fatalf("a cap below one block gives %d blocks, want block 3 alone", len(got))
+	}
+	if got, _ = s.Range(shardA, 1, 5, 10, 0); len(got) != 5 {
+		t.Fatalf("no byte cap: %d blocks", len(got))
+	}
 }
