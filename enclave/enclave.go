@@ -267,7 +267,8 @@ func (e *Enclave) sendLocked(ctx context.Context, call types.Call) error {
 	if chainNonce > e.nonce {
 		e.nonce = chainNonce
 	}
-	tx := e.codec.Sign(e.keys.Signer(), e.cfg.ChainID, e.nonce, call)
+	// The chain the light client follows, not the host's configuration.
+	tx := e.codec.Sign(e.keys.Signer(), e.lc.ChainID(), e.nonce, call)
 	if err := e.host.SubmitParentchainTx(ctx, tx); err != nil {
 		if errors.Is(err, types.ErrTxStaleNonce) || errors.Is(err, types.ErrTxFutureNonce) {
 			e.nonce = chainNonce

@@ -931,3 +931,17 @@ func TestWipedStateRestartsNothing(t *testing.T) {
 		t.Fatalf("Charlie = %s, was %s", got, charlie0)
 	}
 }
+
+// TestRestartNamingAnotherChainIsRefused: once the enclave has verified a
+// parentchain, a host that restarts it naming another chain id (to have it
+// sign for another chain) is refused; the sealed light client decides.
+func TestRestartNamingAnotherChainIsRefused(t *testing.T) {
+	env := newChainEnv(t)
+	env.register()
+	mustBlock(t, env.e, 1)
+	env.cfg.ChainID = "another-chain"
+	_, err := New(context.Background(), env.m.backend(t), env.h, env.cfg, quiet)
+	if err == nil || !strings.Contains(err.Error(), `follows "chaintest"`) {
+		t.Fatalf("restart naming another chain: %v", err)
+	}
+}

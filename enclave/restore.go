@@ -63,7 +63,10 @@ func (e *Enclave) restore() error {
 		}
 		e.lc = lc
 		e.log.Info("new shard state", "shard", e.shard, "root", e.state.Root(), "state_hash", fmt.Sprintf("%x", e.stateHash[:8]))
-		return e.restoreIdle(0)
+		if err := e.restoreIdle(0); err != nil {
+			return err
+		}
+		return e.checkChainID()
 	}
 	if err != nil {
 		return fmt.Errorf("enclave: last block: %w", err)
@@ -132,6 +135,9 @@ func (e *Enclave) restore() error {
 	if e.sync.L1Number > 0 {
 		e.recordHeadLocked(e.sync.L1Number, e.sync.L1Hash)
 	}
+	if err := e.checkChainID(); err != nil {
+		return err
+	}
 	e.log.Info("state restored", "block", head.Header.Number, "parentchain", lc.Height(), "accounts_state_bytes", e.state.Size())
 	return nil
 }
@@ -184,5 +190,16 @@ func (e *Enclave) restoreIdle(head uint64) error {
 		return fmt.Errorf("enclave: light client: %w", err)
 	}
 	e.lc, e.sync = lc, idle.Sync
+	return nil
+}
+
+// checkChainID refuses a host configuration that names another parentchain
+// than the one the sealed light client follows: the sealed client is the
+// trust root, and the host's word on which chain this is counts for nothing
+// once it exists.
+func (e *Enclave) checkChainID() error {
+	if got := e.lc.ChainID(); got != e.cfg.ChainID {
+		return fmt.Errorf("enclave: the host names parentchain %q, but this enclave's sealed light client follows %q", e.cfg.ChainID, got)
+	}
 	return nil
 }
