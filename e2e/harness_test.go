@@ -87,12 +87,19 @@ type proc struct {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startExe(t, name, filepath.Join(binDir, name), args...)
+}
+
+// startExe starts the executable exe as name, its output in a log file
+// shown when the test fails, and kills it when the test ends.
+func startExe(t *testing.T, name, exe string, args ...string) *proc {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -175,34 +174,6 @@ func buildCometBFT(t *testing.T) string {
 	}
 	t.Logf("built %s in %s", out, time.Since(began).Round(time.Millisecond))
 	return out
-}
-
-// startExe is start for a binary outside binDir.
-func startExe(t *testing.T, name, exe string, args ...string) *proc {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(syscall.SIGKILL)
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			if len(b) > 6000 {
-				b = b[len(b)-6000:]
-			}
-			t.Logf("--- tail of %s %v log:\n%s", name, args, b)
-		}
-	})
-	return p
 }
 
 // startLightProxy starts `cometbft light` with a fresh home, trusting the
