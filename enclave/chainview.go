@@ -126,9 +126,7 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 		sudo.KeyKey(),
 	}
 	const fixed = 7
-	for _, u := range outbox {
-		keys = append(keys, enclavebridge.UnshieldKey(e.shard, u.CallHash), enclavebridge.PayoutSeqKey(e.shard, u.Seq))
-	}
+	keys = append(keys, e.outboxKeys(outbox)...)
 	vals, err := e.readStateLocked(ctx, v.Height, v.AppHash, keys)
 	if err != nil {
 		return nil, err
@@ -166,16 +164,8 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 	if view.Flags.AllowSim {
 		view.Root = sudoKey
 	}
-	for i, u := range outbox {
-		if _, paid := vals[string(keys[fixed+2*i])]; !paid {
-			view.Unpaid[u.CallHash] = true
-		}
-		var other [32]byte
-		if ok, err := e.decodeRead(vals, keys[fixed+2*i+1], &other); err != nil {
-			return nil, err
-		} else if ok && other != u.CallHash {
-			view.Forked = append(view.Forked, u.Seq)
-		}
+	if view.Forked, err = e.outboxFacts(vals, keys[fixed:], outbox, view.Unpaid); err != nil {
+		return nil, err
 	}
 
 	// The registrations of this enclave and of the status's enclaves, in a
@@ -237,8 +227,7 @@ func (e *Enclave) refreshViewLocked(ctx context.Context, v *lightclient.Verified
 		return
 	}
 	if err := e.checkNotBehindLocked(view); err != nil {
-		e.halted = err
-		e.log.Error("halting: the parentchain knows more of this shard than the enclave's state", "err", err)
+		e.haltLocked(err)
 		return
 	}
 	for _, u := range e.state.Outbox() {
@@ -266,10 +255,7 @@ func (e *Enclave) viewFreshLocked() bool {
 // executed the outbox entries the view has not read yet (entries created
 // after it), and records those proven unpaid.
 func (e *Enclave) readUnpaidLocked(ctx context.Context, entries []stf.Unshielding) error {
-	keys := make([][]byte, 0, 2*len(entries))
-	for _, u := range entries {
-		keys = append(keys, enclavebridge.UnshieldKey(e.shard, u.CallHash), enclavebridge.PayoutSeqKey(e.shard, u.Seq))
-	}
+	keys := e.outboxKeys(entries)
 	vals, err := e.readStateLocked(ctx, e.sync.View.Height, e.sync.View.AppHash, keys)
 	if err != nil {
 		if !errors.Is(err, ErrStateUnavailable) {
@@ -280,20 +266,54 @@ func (e *Enclave) readUnpaidLocked(ctx context.Context, entries []stf.Unshieldin
 	if e.sync.View.Unpaid == nil {
 		e.sync.View.Unpaid = map[[32]byte]bool{}
 	}
-	for i, u := range entries {
-		var other [32]byte
-		if ok, err := e.decodeRead(vals, keys[2*i+1], &other); err != nil {
-			return err
-		} else if ok && other != u.CallHash {
-			e.halted = ErrHalted.Wrap("the parentchain paid another call under this state's unshielding %d", u.Seq)
-			e.log.Error("halting: the parentchain knows more of this shard than the enclave's state", "err", e.halted)
-			return e.halted
-		}
-		if _, paid := vals[string(keys[2*i])]; !paid {
-			e.sync.View.Unpaid[u.CallHash] = true
-		}
+	forked, err := e.outboxFacts(vals, keys, entries, e.sync.View.Unpaid)
+	if err != nil {
+		return err
+	}
+	if len(forked) > 0 {
+		e.haltLocked(forkedError(forked))
+		return e.halted
 	}
 	return nil
+}
+
+// outboxKeys are the state keys that tell, for each outbox entry, whether
+// the chain paid it and which call it paid under the entry's sequence.
+func (e *Enclave) outboxKeys(entries []stf.Unshielding) [][]byte {
+	keys := make([][]byte, 0, 2*len(entries))
+	for _, u := range entries {
+		keys = append(keys, enclavebridge.UnshieldKey(e.shard, u.CallHash), enclavebridge.PayoutSeqKey(e.shard, u.Seq))
+	}
+	return keys
+}
+
+// outboxFacts reads the answers to outboxKeys(entries): entries proven
+// unpaid go into unpaid, and it returns the sequences under which the chain
+// paid another call (this state forked from the one that requested them).
+func (e *Enclave) outboxFacts(vals map[string][]byte, keys [][]byte, entries []stf.Unshielding, unpaid map[[32]byte]bool) ([]uint64, error) {
+	var forked []uint64
+	for i, u := range entries {
+		if _, paid := vals[string(keys[2*i])]; !paid {
+			unpaid[u.CallHash] = true
+		}
+		var other [32]byte
+		if ok, err := e.decodeRead(vals, keys[2*i+1], &other); err != nil {
+			return nil, err
+		} else if ok && other != u.CallHash {
+			forked = append(forked, u.Seq)
+		}
+	}
+	return forked, nil
+}
+
+func forkedError(seqs []uint64) error {
+	return ErrHalted.Wrap("the parentchain paid other calls under this state's unshieldings %v", seqs)
+}
+
+// haltLocked stops the enclave for good: its state is behind the chain's.
+func (e *Enclave) haltLocked(err error) {
+	e.halted = err
+	e.log.Error("halting: the parentchain knows more of this shard than the enclave's state", "err", err)
 }
 
 // checkNotBehindLocked compares verified chain state with the enclave's
@@ -305,15 +325,12 @@ func (e *Enclave) checkNotBehindLocked(v *chainView) error {
 		return nil // a fresh enclave acts only on a new shard, or joins (shardIsNewLocked)
 	}
 	if len(v.Forked) > 0 {
-		return ErrHalted.Wrap("the parentchain paid other calls under this state's unshieldings %v", v.Forked)
+		return forkedError(v.Forked)
 	}
 	if seq := e.state.OutboxSeq(); v.Payouts.Count > seq {
 		return ErrHalted.Wrap("the parentchain executed %d unshieldings of the shard (the last at height %d); this enclave's state requested %d", v.Payouts.Count, v.Payouts.LastHeight, seq)
 	}
-	var head uint64
-	if e.head != nil {
-		head = e.head.Header.Number
-	}
+	head := e.head.Header.Number
 	if f := v.Finalized; f != nil && f.Number > head {
 		return ErrHalted.Wrap("the parentchain confirmed sidechain block %d; this enclave's head is %d", f.Number, head)
 	}
