@@ -257,18 +257,28 @@ func (e *Enclave) install(p provision) error {
 	if e.head != nil {
 		return errors.New("enclave: join: a block arrived meanwhile")
 	}
+	// Order matters for a crash (or a host that kills the process) at any
+	// point: records sealed under the old state key go first, the block
+	// last, so that a restart finds either a fresh enclave that can join
+	// again or a complete join.
+	if err := e.host.DeleteState(keyIdleSync); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("enclave: join: %w", err)
+	}
 	if err := e.keys.ImportShardSecrets(p.ShardSecrets); err != nil {
 		return fmt.Errorf("enclave: join: %w", err)
 	}
-	if err := e.host.StoreBlock(b, p.Block); err != nil {
-		return fmt.Errorf("enclave: join: store head block: %w", err)
-	}
+	oldState, oldHash := e.state, e.stateHash
 	e.state, e.stateHash = st, p.StateHash
-	e.head, e.headHash = b, e.sc.Hash(b)
-	e.lastSlot = e.slotOf(b)
 	if err := e.sealProgressLocked(b.Header.Number); err != nil {
+		e.state, e.stateHash = oldState, oldHash
 		return err
 	}
+	if err := e.host.StoreBlock(b, p.Block); err != nil {
+		e.state, e.stateHash = oldState, oldHash
+		return fmt.Errorf("enclave: join: store head block: %w", err)
+	}
+	e.head, e.headHash = b, e.sc.Hash(b)
+	e.lastSlot = e.slotOf(b)
 	e.log.Info("joined the shard over mutual attestation", "block", b.Header.Number, "shielding_key_changed", true)
 	return nil
 }
@@ -309,8 +319,7 @@ func readMsg(r io.Reader, e *Enclave, v any) error {
 }
 
 // sealProgressLocked seals, under the (new) state key, what restore needs
-// to start from block n: the parentchain progress, a snapshot at n, and no
-// idle progress sealed under the old key.
+// to start from block n: the parentchain progress and a snapshot at n.
 func (e *Enclave) sealProgressLocked(n uint64) error {
 	lcState, err := e.lc.State()
 	if err != nil {
@@ -322,9 +331,6 @@ func (e *Enclave) sealProgressLocked(n uint64) error {
 	}
 	if err := e.snapshotLocked(n); err != nil {
 		return fmt.Errorf("enclave: join: snapshot: %w", err)
-	}
-	if err := e.host.DeleteState(keyIdleSync); err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("enclave: join: %w", err)
 	}
 	return nil
 }

@@ -168,3 +168,47 @@ func waitLog(t *testing.T, l *lockedBuffer, s string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestJoinInterruptedBeforeItsBlockIsStoredCanBeRetried: the joiner's host
+// fails (or is killed) after the shard's keys were taken but before the head
+// block is stored. The restarted enclave starts (nothing sealed under the
+// old key stands in its way), has no block, and joins again.
+func TestJoinInterruptedBeforeItsBlockIsStoredCanBeRetried(t *testing.T) {
+	env := newChainEnv(t)
+	a := env.e
+	env.register()
+	mustBlock(t, a, 1)
+	b := env.peer("v1")
+	env.registerPeer(b)
+	env.syncAll(b)
+	b.e.mu.Lock()
+	b.e.saveIdleLocked() // as every idleSaveEvery parentchain blocks
+	b.e.mu.Unlock()
+	if _, err := b.h.GetState(keyIdleSync); err != nil {
+		t.Fatalf("no idle progress sealed: %v", err)
+	}
+
+	b.h.mu.Lock()
+	b.h.failStore = true
+	b.h.mu.Unlock()
+	if err := env.join(b); err == nil {
+		t.Fatal("a join whose block could not be stored succeeded")
+	}
+	if b.e.Ready() {
+		t.Fatal("a failed join left a head")
+	}
+	b.h.mu.Lock()
+	b.h.failStore = false
+	b.h.mu.Unlock()
+	b.e = b.start() // the host restarts it
+	if b.e.Ready() {
+		t.Fatal("the restarted enclave has a head")
+	}
+	env.syncAll(b)
+	if err := env.join(b); err != nil {
+		t.Fatalf("join after the interrupted one: %v", err)
+	}
+	if string(b.e.ShieldingPublicKey()) != string(a.ShieldingPublicKey()) || header(t, b.e) != header(t, a) {
+		t.Fatal("the second join did not take the shard's keys and head")
+	}
+}
