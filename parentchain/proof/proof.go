@@ -132,6 +132,16 @@ func InnerHash(l, r Hash) Hash {
 // Bit returns bit i of a path, most significant first.
 func Bit(path Hash, i int) byte { return path[i/8] >> (7 - uint(i%8)) & 1 }
 
+// pathIndex is the leaf index the first d bits of path give in a tree of
+// 2^d leaves: a simple:v proof's Index.
+func pathIndex(path Hash, d int) int64 {
+	var index int64
+	for i := 0; i < d; i++ {
+		index = index<<1 | int64(Bit(path, i))
+	}
+	return index
+}
+
 // ModuleItem is a module's item in the app hash: the bytes a ValueOp with
 // key = name and value = root hashes as its leaf.
 func ModuleItem(name string, root Hash) []byte {
@@ -170,13 +180,8 @@ func ModuleOp(names []string, roots []Hash, i int) cmtcrypto.ProofOp {
 // MaxSimpleDepth.
 func SimpleOp(key []byte, vh Hash, aunts []Hash) cmtcrypto.ProofOp {
 	d := len(aunts)
-	path := KeyHash(key)
-	var index int64
-	for i := 0; i < d; i++ {
-		index = index<<1 | int64(Bit(path, i))
-	}
 	lh := LeafHash(key, vh)
-	p := &merkle.Proof{Total: int64(1) << d, Index: index, LeafHash: lh[:]}
+	p := &merkle.Proof{Total: int64(1) << d, Index: pathIndex(KeyHash(key), d), LeafHash: lh[:]}
 	for _, a := range aunts {
 		p.Aunts = append(p.Aunts, bytes.Clone(a[:]))
 	}
@@ -239,12 +244,7 @@ func checkPosition(op cmtcrypto.ProofOp, key []byte, member bool) error {
 		if d > MaxSimpleDepth || p.Total != int64(1)<<d {
 			return fmt.Errorf("%w: total %d for %d aunts", ErrBadProof, p.Total, d)
 		}
-		path := KeyHash(key)
-		var index int64
-		for i := 0; i < d; i++ {
-			index = index<<1 | int64(Bit(path, i))
-		}
-		if p.Index != index {
+		if index := pathIndex(KeyHash(key), d); p.Index != index {
 			return fmt.Errorf("%w: index %d, key's path gives %d", ErrBadProof, p.Index, index)
 		}
 		return nil

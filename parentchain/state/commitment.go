@@ -213,6 +213,13 @@ func writesOf(o *Overlay) []smt.Write {
 		ws = append(ws, smt.Write{Key: []byte(k), Delete: w.del})
 		vals = append(vals, w.val)
 	}
+	hashWrites(ws, vals)
+	return ws
+}
+
+// hashWrites fills in each write's path and, for sets, its leaf hash of
+// vals[i], on all cores.
+func hashWrites(ws []smt.Write, vals [][]byte) {
 	parallel(len(ws), func(i int) {
 		w := &ws[i]
 		w.Path = proof.KeyHash(w.Key)
@@ -220,7 +227,6 @@ func writesOf(o *Overlay) []smt.Write {
 			w.Leaf = proof.ValueLeafHash(w.Key, vals[i])
 		}
 	})
-	return ws
 }
 
 // parallel runs fn(0..n-1) on all cores when n is large enough to pay.
@@ -288,11 +294,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	parallel(len(ws), func(i int) {
-		w := &ws[i]
-		w.Path = proof.KeyHash(w.Key)
-		w.Leaf = proof.ValueLeafHash(w.Key, vals[i])
-	})
+	hashWrites(ws, vals)
 	vals = nil
 	st, err := s.commit.stage(ws)
 	if err != nil {
@@ -384,4 +386,4 @@ func (s *Store) Prove(height int64, key []byte) (*Proof, error) {
 }
 
 // Modules returns the store's modules in app-hash order.
-func (s *Store) Modules() []string { return slices.Clone(s.modules) }
+func (s *Store) Modules() []string { return slices.Clone(s.commit.modules) }

@@ -30,11 +30,10 @@ var (
 
 // Store is the committed state on disk and its commitment.
 type Store struct {
-	db      *pebble.DB
-	commit  *commitment
-	closed  sync.Once
-	err     error
-	modules []string
+	db     *pebble.DB
+	commit *commitment
+	closed sync.Once
+	err    error
 }
 
 // Open opens (or creates) the state store in dir, and rebuilds the state
@@ -48,8 +47,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, modules: slices.Sorted(slices.Values(cfg.Modules))}
-	s.commit = newCommitment(s.modules, cfg.versions())
+	s := &Store{db: db, commit: newCommitment(slices.Sorted(slices.Values(cfg.Modules)), cfg.versions())}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
