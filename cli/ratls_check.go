@@ -12,8 +12,8 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/attestation/ratls"
 	attsim "github.com/integritee-go/integritee/attestation/sim"
-	"github.com/integritee-go/integritee/enclave/ratls"
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
@@ -23,7 +23,7 @@ import (
 // The CLI's check of a worker's trusted RPC (RA-TLS), unless --insecure.
 //
 // The worker's TLS certificate carries a quote whose report data is
-// SHA-256 of the TLS key followed by the enclave's account (enclave/ratls).
+// SHA-256 of the TLS key followed by the enclave's account (attestation/ratls).
 // The CLI accepts the worker only if, by the parentchain's facts read by
 // proof at one height against one light-client-verified header
 // (chainFacts):

@@ -10,9 +10,8 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/attestation/ratls"
 	attsim "github.com/integritee-go/integritee/attestation/sim"
-	"github.com/integritee-go/integritee/enclave/ratls"
-	"github.com/integritee-go/integritee/enclave/tee"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/sidechain"
@@ -217,22 +216,17 @@ func TestWorkerCheckNeedsTheFactsItJudges(t *testing.T) {
 	}
 }
 
-// rcBackend is a sim TEE of any mrenclave, quoting at a fixed time; with
+// rcBackend quotes like a sim TEE of any mrenclave, at a fixed time; with
 // forge its quotes are signed by a key other than the simulation key.
 type rcBackend struct {
 	mr    attestation.MrEnclave
 	forge bool
 }
 
-var _ tee.Backend = rcBackend{}
+var _ ratls.Quoter = rcBackend{}
 
 func (rcBackend) Name() string                       { return attsim.Method }
 func (b rcBackend) MrEnclave() attestation.MrEnclave { return b.mr }
-func (rcBackend) Debug() bool                        { return false }
-func (rcBackend) Verifier() attestation.Verifier     { return attsim.NewVerifier() }
-func (rcBackend) SealingKey(string) ([32]byte, error) {
-	return [32]byte{}, errors.New("rcBackend: no sealing")
-}
 
 func (b rcBackend) Quote(rd [64]byte) ([]byte, error) {
 	if !b.forge {

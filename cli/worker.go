@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/enclave/ratls"
+	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/rpcclient"

@@ -24,7 +24,7 @@ import (
 	"github.com/integritee-go/integritee/attestation"
 	attsim "github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/enclave/keys"
-	"github.com/integritee-go/integritee/enclave/ratls"
+	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/enclave/tee/sim"

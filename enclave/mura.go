@@ -13,7 +13,7 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/enclave/ratls"
+	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"

@@ -19,7 +19,7 @@ import (
 	jsonrpcws "github.com/sourcegraph/jsonrpc2/websocket"
 
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/enclave/ratls"
+	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/sidechain"
 )

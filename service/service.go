@@ -20,7 +20,7 @@ import (
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave"
 	"github.com/integritee-go/integritee/enclave/keys"
-	"github.com/integritee-go/integritee/enclave/ratls"
+	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/enclave/tee"
 	"github.com/integritee-go/integritee/parentchain/client"

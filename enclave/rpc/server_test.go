@@ -22,7 +22,7 @@ import (
 	ws "github.com/gorilla/websocket"
 
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/enclave/ratls"
+	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/enclave/tee/sim"
 	"github.com/integritee-go/integritee/parentchain/types"

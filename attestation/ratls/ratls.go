@@ -39,7 +39,6 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/enclave/tee"
 	"github.com/integritee-go/integritee/parentchain/types"
 )
 
@@ -116,18 +115,30 @@ func Holder(r *attestation.Report) account.ID {
 	return id
 }
 
+// Quoter is what makes a certificate's quote: an enclave's TEE (the
+// enclave's tee.Backend is one). Declared here so that clients, which only
+// verify, import nothing of the enclave.
+type Quoter interface {
+	// Name is the attestation method of the quotes.
+	Name() string
+	// MrEnclave is the quoted measurement.
+	MrEnclave() attestation.MrEnclave
+	// Quote returns a quote over the report data.
+	Quote(reportData [64]byte) ([]byte, error)
+}
+
 // NewCertificate makes a fresh ECDSA P-256 TLS key and a self-signed
 // certificate for it, valid from now-1h to now+Validity, carrying a quote of
 // b that binds the key (and no account). The certificate names "localhost"
 // and 127.0.0.1, for tools that insist on names; RA-TLS clients ignore them.
-func NewCertificate(b tee.Backend, now time.Time) (tls.Certificate, error) {
+func NewCertificate(b Quoter, now time.Time) (tls.Certificate, error) {
 	return NewBoundCertificate(b, account.ID{}, now)
 }
 
 // NewBoundCertificate is NewCertificate whose quote also names holder, the
 // enclave's own account (its signing key), so that a peer can tie the TLS
 // key to the enclave's registration on the parentchain.
-func NewBoundCertificate(b tee.Backend, holder account.ID, now time.Time) (tls.Certificate, error) {
+func NewBoundCertificate(b Quoter, holder account.ID, now time.Time) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ratls: generate key: %w", err)
