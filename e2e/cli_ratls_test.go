@@ -20,8 +20,8 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/attestation/ratls"
+	"github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/enclave/tee"
 	"github.com/integritee-go/integritee/parentchain/modules/sudo"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"

@@ -22,9 +22,9 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/attestation/ratls"
 	attsim "github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/enclave/keys"
-	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/enclave/tee/sim"

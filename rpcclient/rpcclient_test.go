@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/integritee-go/integritee/attestation"
-	attsim "github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/attestation/ratls"
+	attsim "github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/enclave/tee/sim"
 	"github.com/integritee-go/integritee/parentchain/types"

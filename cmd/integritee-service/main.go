@@ -16,8 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/integritee-go/integritee/enclave/keys"
 	"github.com/integritee-go/integritee/attestation/ratls"
+	"github.com/integritee-go/integritee/enclave/keys"
 	"github.com/integritee-go/integritee/enclave/tee/sim"
 	"github.com/integritee-go/integritee/service"
 )
