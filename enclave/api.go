@@ -43,6 +43,10 @@ type Host interface {
 	LastBlock(shard sidechain.ShardID) ([]byte, error)
 	// BroadcastBlock sends a block to the shard's other validateers.
 	BroadcastBlock(raw []byte)
+	// ForwardOperation sends an encrypted trusted operation submitted here
+	// to the shard's other validateers (sidechain_forwardOperations). Both
+	// return at once; delivery is best effort.
+	ForwardOperation(ciphertext []byte)
 
 	// ParentchainNonce returns an account's next nonce on the parentchain,
 	// counting its transactions waiting in the node's mempool.

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"slices"
 
 	cmtcrypto "github.com/cometbft/cometbft/api/cometbft/crypto/v1"
 
@@ -66,8 +66,17 @@ type chainView struct {
 	// Forked are outbox sequence numbers under which the chain paid another
 	// call: this state forked from the one that requested them.
 	Forked []uint64 `cbor:"-"`
-	// Unpaid are the outbox's call hashes the chain proved not executed.
+	// Unpaid are the outbox's call hashes the chain proved not executed;
+	// Paid those it proved executed (the next block removes them).
 	Unpaid map[[32]byte]bool `cbor:"-"`
+	Paid   map[[32]byte]bool `cbor:"-"`
+	// Members are the status's registered, authorised enclaves, silent ones
+	// included: the shard's enclaves whose blocks on-boarding accepts where
+	// the authorities at a block's layer-one head are no longer provable.
+	Members []account.ID `cbor:"11,keyasint"`
+	// SelfActivity is the parentchain height of this enclave's last
+	// activity in the shard's status (0: not in it).
+	SelfActivity int64 `cbor:"12,keyasint"`
 }
 
 // readStateLocked asks the host for keys at height and verifies every
@@ -131,7 +140,7 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 	if err != nil {
 		return nil, err
 	}
-	view := &chainView{Height: v.Height, AppHash: v.AppHash, Unpaid: map[[32]byte]bool{}}
+	view := &chainView{Height: v.Height, AppHash: v.AppHash, Unpaid: map[[32]byte]bool{}, Paid: map[[32]byte]bool{}}
 	var raw []enclavebridge.ShardSignerStatus
 	if _, err := e.decodeRead(vals, keys[0], &raw); err != nil {
 		return nil, err
@@ -166,6 +175,11 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 	}
 	if view.Forked, err = e.outboxFacts(vals, keys[fixed:], outbox, view.Unpaid); err != nil {
 		return nil, err
+	}
+	for _, u := range outbox {
+		if !view.Unpaid[u.CallHash] {
+			view.Paid[u.CallHash] = true
+		}
 	}
 
 	// The registrations of this enclave and of the status's enclaves, in a
@@ -202,17 +216,25 @@ func (e *Enclave) readViewLocked(ctx context.Context, v *lightclient.Verified) (
 	if me, ok := regs[e.Signer()]; ok {
 		view.SelfAuthorised = me.MrEnclave == e.MrEnclave() && enclavebridge.Authorises(me, fp, view.Flags)
 	}
-	for _, s := range enclavebridge.FilterStatus(raw, fp, view.Flags, func(id account.ID) (teerex.Enclave, bool) {
+	lookup := func(id account.ID) (teerex.Enclave, bool) {
 		r, ok := regs[id]
 		return r, ok
-	}) {
+	}
+	for _, s := range enclavebridge.FilterStatus(raw, fp, view.Flags, v.Height, view.Params.ShardSilenceBlocks, lookup) {
 		view.Authorities = append(view.Authorities, s.Signer)
+	}
+	for _, s := range enclavebridge.FilterStatus(raw, fp, view.Flags, v.Height, 0, lookup) {
+		view.Members = append(view.Members, s.Signer)
+		if s.Signer == e.Signer() {
+			view.SelfActivity = s.LastActivity
+		}
 	}
 	return view, nil
 }
 
 // refreshViewLocked reads the view at v and, if it verifies, makes it the
-// enclave's; outbox entries the chain proved paid leave the outbox. A host
+// enclave's; outbox entries the chain proved paid leave the outbox with the
+// next block this enclave authors (inbox.go). A host
 // that withholds or forges a proof leaves the old view in place, which is
 // then stale: the enclave waits instead of acting on it.
 func (e *Enclave) refreshViewLocked(ctx context.Context, v *lightclient.Verified) {
@@ -230,17 +252,8 @@ func (e *Enclave) refreshViewLocked(ctx context.Context, v *lightclient.Verified
 		e.haltLocked(err)
 		return
 	}
-	for _, u := range e.state.Outbox() {
-		if view.Unpaid[u.CallHash] {
-			continue
-		}
-		if d, err := e.state.RemoveFromOutbox(u.CallHash); err == nil {
-			e.pending = append(e.pending, d)
-			e.log.Info("unshielding paid on the parentchain", "call", fmt.Sprintf("%x", u.CallHash[:8]))
-		}
-	}
 	if len(view.Authorities) != len(e.sync.View.Authorities) {
-		e.log.Info("shard authorities", "height", v.Height, "count", len(view.Authorities))
+		e.log.Info("shard authorities", "height", v.Height, "count", len(view.Authorities), "members", len(view.Members))
 	}
 	e.sync.View = *view
 }
@@ -266,9 +279,17 @@ func (e *Enclave) readUnpaidLocked(ctx context.Context, entries []stf.Unshieldin
 	if e.sync.View.Unpaid == nil {
 		e.sync.View.Unpaid = map[[32]byte]bool{}
 	}
+	if e.sync.View.Paid == nil {
+		e.sync.View.Paid = map[[32]byte]bool{}
+	}
 	forked, err := e.outboxFacts(vals, keys, entries, e.sync.View.Unpaid)
 	if err != nil {
 		return err
+	}
+	for _, u := range entries {
+		if !e.sync.View.Unpaid[u.CallHash] {
+			e.sync.View.Paid[u.CallHash] = true
+		}
 	}
 	if len(forked) > 0 {
 		e.haltLocked(forkedError(forked))
@@ -354,4 +375,17 @@ func (e *Enclave) shardIsNewLocked() bool {
 		}
 	}
 	return true
+}
+
+// heartbeatDueLocked reports whether this enclave, an authority of the
+// shard, has been quiet on the parentchain for a third of the chain's
+// silence bound (and sent no heartbeat since), so that it should confirm a
+// block to stay in the authority set.
+func (e *Enclave) heartbeatDueLocked() bool {
+	v := e.sync.View
+	if !e.viewFreshLocked() || e.head == nil || v.SelfActivity == 0 || !slices.Contains(v.Members, e.Signer()) {
+		return false
+	}
+	every := max(int64(v.Params.ShardSilenceBlocks/3), 1)
+	return v.Height-v.SelfActivity >= every && v.Height-e.heartbeatAt >= every
 }

@@ -82,21 +82,22 @@ type Enclave struct {
 	pool    *pool.Pool
 	shard   sidechain.ShardID
 
-	mu         sync.Mutex
-	state      *stf.State
-	stateHash  [32]byte
-	head       *sidechain.Block // nil before the first block
-	headHash   sidechain.Hash
-	lc         *lightclient.Client
-	sync       syncMeta
-	heads      map[int64]verifiedHead // recent verified parentchain blocks
-	halted     error                  // set for good once the state is found behind the chain
-	warnedJoin bool                   // logged once that a fresh enclave must join
-	pending    []stf.Diff             // parentchain-triggered changes not yet in a block
-	confirms   []types.Call           // parentchain confirmations due after the next commit
-	lastSlot   uint64
-	unshields  map[[32]byte]int64 // parentchain height at which each was sent in this run
-	nonce      uint64             // next parentchain nonce as far as we know
+	mu          sync.Mutex
+	state       *stf.State
+	stateHash   [32]byte
+	head        *sidechain.Block // nil before the first block
+	headHash    sidechain.Hash
+	lc          *lightclient.Client
+	sync        syncMeta
+	heads       map[int64]verifiedHead // recent verified parentchain blocks
+	halted      error                  // set for good once the state is found behind the chain
+	warnedJoin  bool                   // logged once that a fresh enclave must join
+	confirms    []types.Call           // parentchain confirmations due after the next commit
+	queue       blockQueue             // peers' blocks that wait for a parent or a parentchain block
+	heartbeatAt int64                  // parentchain height of the last heartbeat sent
+	lastSlot    uint64
+	unshields   map[[32]byte]int64 // parentchain height at which each was sent in this run
+	nonce       uint64             // next parentchain nonce as far as we know
 	// confirmSent is the last sidechain block this enclave sent for
 	// confirmation, and the parentchain height it was sent at.
 	confirmSent   uint64
@@ -113,6 +114,12 @@ type syncMeta struct {
 	L1Number    int64     `cbor:"4,keyasint"`
 	L1Hash      [32]byte  `cbor:"5,keyasint"`
 	View        chainView `cbor:"6,keyasint"`
+	// Inbox holds verified parentchain calls for the shard that no sidechain
+	// block has taken yet (inbox.go).
+	Inbox []l1Block `cbor:"7,keyasint,omitempty"`
+	// Heads are the last verified parentchain blocks, so that a restarted
+	// enclave can still check the layer-one heads of its peers' blocks.
+	Heads []sealedHead `cbor:"8,keyasint,omitempty"`
 }
 
 // Stats are counters the host exports as metrics.
@@ -128,6 +135,14 @@ type Stats struct {
 	// BlocksProposed counts the blocks this enclave authored; BlocksImported
 	// the peers' blocks it imported.
 	BlocksProposed, BlocksImported uint64
+	// Forks counts peers' blocks that competed with a block this enclave
+	// already holds at the same height (refused: the first seen stays).
+	Forks uint64
+	// Queued is the number of peers' blocks waiting for a parent or for
+	// their parentchain block; Behind how many blocks the highest of them is
+	// ahead of the head.
+	Queued int
+	Behind uint64
 }
 
 // New unseals (or creates) the enclave's keys and restores its state and
@@ -181,6 +196,10 @@ func (e *Enclave) Stats() Stats {
 	defer e.mu.Unlock()
 	st := e.stats
 	st.ViewHeight = e.sync.View.Height
+	st.Queued = len(e.queue.blocks)
+	if top := e.queue.top(); top > 0 && e.head != nil && top > e.head.Header.Number {
+		st.Behind = top - e.head.Header.Number
+	}
 	return st
 }
 

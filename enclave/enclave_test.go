@@ -43,6 +43,7 @@ type fakeHost struct {
 	state     map[string][]byte
 	blocks    map[sidechain.ShardID]map[uint64][]byte
 	broadcast [][]byte
+	forwarded [][]byte
 	txs       [][]byte
 	failStore bool // StoreBlock fails
 	// chain is the parentchain ReadParentchainState proves from (nil: none);
@@ -137,6 +138,12 @@ func (h *fakeHost) BroadcastBlock(raw []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.broadcast = append(h.broadcast, bytes.Clone(raw))
+}
+
+func (h *fakeHost) ForwardOperation(ct []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.forwarded = append(h.forwarded, bytes.Clone(ct))
 }
 
 // ParentchainNonce is a counter: the chain accepted every transaction sent.
@@ -251,9 +258,7 @@ func newEnclave(t *testing.T, m machine, h *fakeHost) *Enclave {
 func giveDevRoot(e *Enclave) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if d, err := e.state.InitRoot(stf.DevRoot()); err == nil && d != nil && e.head == nil {
-		e.pending = append(e.pending, d)
-	}
+	e.sync.View.Root = stf.DevRoot()
 }
 
 // slot0 is the start of a slot; slotTime(k) is k slots later.
@@ -983,8 +988,8 @@ func TestImportRefusesBadBlocksAndKeepsTheHead(t *testing.T) {
 		}(), ErrBadBlock},
 		{"another shard", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Shard = sidechain.ShardID{0x42} }), ErrUnknownShard},
 		{"wrong parent", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.ParentHash = sidechain.Hash{0x13} }), ErrBadBlock},
-		{"number skips one", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Number += 1 }), ErrBadBlock},
-		{"number of the head", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Number = head.Number }), ErrBadBlock},
+		{"number skips one (queued for its parent)", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Number += 1 }), ErrBlockAhead},
+		{"number of the head (a competing block)", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Number = head.Number }), ErrCompetingBlock},
 		{"signed by a non-author", next(bob, nil), ErrBadBlock},
 		{"wrong state before", next(author, func(_ *sidechain.Header, d *sidechain.BlockData) { d.StateHashBefore = sidechain.Hash{1} }), ErrBadBlock},
 		{"wrong state after", next(author, func(_ *sidechain.Header, d *sidechain.BlockData) { d.StateHashAfter = sidechain.Hash{1} }), ErrBadBlock},

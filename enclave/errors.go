@@ -24,6 +24,14 @@ var (
 	// ErrBadParentchainProof: the host's answer for a parentchain state key
 	// does not verify against the app hash of a verified block.
 	ErrBadParentchainProof = types.NewError(ModuleName, 8, "BadParentchainProof", "parentchain state proof does not verify")
+	// ErrBlockAhead and ErrLayerOneAhead are not refusals: the block waits
+	// in the import queue for its parent (which the host fetches) or for
+	// its parentchain block (which the parentchain sync brings).
+	ErrBlockAhead    = types.NewError(ModuleName, 10, "BlockAhead", "the block's parent is not imported yet; the block waits for it")
+	ErrLayerOneAhead = types.NewError(ModuleName, 11, "LayerOneHeadAhead", "the block's parentchain head is not verified here yet; the block waits for it")
+	// ErrCompetingBlock: a block at a height this enclave already holds
+	// another block for (a fork); the block held stays.
+	ErrCompetingBlock = types.NewError(ModuleName, 12, "CompetingBlock", "another block of the shard holds this height already")
 )
 
 // errName is what the enclave logs of an error that may carry private data

@@ -10,7 +10,16 @@ import (
 
 // recentHeads is how many verified parentchain blocks the enclave keeps to
 // check the layer-one heads of sidechain blocks against.
-const recentHeads = 512
+const recentHeads = 4096
+
+// sealedHeads is how many of them the sealed progress keeps for a restart.
+const sealedHeads = 128
+
+// sealedHead is a verified parentchain block in the sealed progress.
+type sealedHead struct {
+	Height int64    `cbor:"1,keyasint"`
+	Hash   [32]byte `cbor:"2,keyasint"`
+}
 
 // DefaultMaxBlockAhead is how far a sidechain block's timestamp may be ahead
 // of the latest verified parentchain block's time (Config.MaxBlockAhead).
@@ -40,6 +49,35 @@ func (e *Enclave) recordHeadLocked(height int64, hash [32]byte) {
 	}
 	e.heads[height] = h
 	delete(e.heads, height-recentHeads)
+	if n := len(e.sync.Heads); n == 0 || e.sync.Heads[n-1].Height < height {
+		e.sync.Heads = append(e.sync.Heads, sealedHead{Height: height, Hash: hash})
+		if len(e.sync.Heads) > sealedHeads {
+			e.sync.Heads = append([]sealedHead(nil), e.sync.Heads[len(e.sync.Heads)-sealedHeads:]...)
+		}
+	}
+}
+
+// restoreHeadsLocked records the verified heads of the sealed progress.
+func (e *Enclave) restoreHeadsLocked() {
+	for _, h := range e.sync.Heads {
+		if _, ok := e.heads[h.Height]; !ok {
+			if e.heads == nil {
+				e.heads = map[int64]verifiedHead{}
+			}
+			e.heads[h.Height] = verifiedHead{hash: h.Hash}
+		}
+	}
+}
+
+// historicLocked reports whether the verified parentchain block height is
+// one whose authorities this enclave can no longer prove (it verified the
+// block but not, or no longer, the state there: a restart, or a node that
+// pruned it) and which lies below its fresh view. On-boarding checks a
+// block anchored there against the shard's members in the view instead of
+// the slot's author.
+func (e *Enclave) historicLocked(height int64) bool {
+	h, ok := e.heads[height]
+	return ok && !h.proven && e.viewFreshLocked() && height < e.sync.View.Height
 }
 
 // authoritiesAtLocked returns the shard's authorities at the verified
@@ -78,7 +116,7 @@ func (e *Enclave) checkLayerOneHeadLocked(b *sidechain.Block) error {
 		return nil
 	}
 	if l1.Number > e.lc.Height() {
-		return ErrBadBlock.Wrap("layer-one head %d is ahead of this enclave's %d", l1.Number, e.lc.Height())
+		return ErrLayerOneAhead.Wrap("layer-one head %d, this enclave has verified up to %d", l1.Number, e.lc.Height())
 	}
 	if e.head != nil && l1.Number < e.head.Data.LayerOneHead.Number {
 		return ErrBadBlock.Wrap("layer-one head %d is older than its parent's %d", l1.Number, e.head.Data.LayerOneHead.Number)

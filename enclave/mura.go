@@ -267,14 +267,17 @@ func (e *Enclave) install(p provision) error {
 	if err := e.keys.ImportShardSecrets(p.ShardSecrets); err != nil {
 		return fmt.Errorf("enclave: join: %w", err)
 	}
-	oldState, oldHash := e.state, e.stateHash
+	oldState, oldHash, oldInbox := e.state, e.stateHash, e.sync.Inbox
 	e.state, e.stateHash = st, p.StateHash
+	// The parentchain calls this enclave verified up to the head block's
+	// layer-one head are in the state it receives.
+	e.dropInboxThroughLocked(b.Data.LayerOneHead.Number)
 	if err := e.sealProgressLocked(b.Header.Number); err != nil {
-		e.state, e.stateHash = oldState, oldHash
+		e.state, e.stateHash, e.sync.Inbox = oldState, oldHash, oldInbox
 		return err
 	}
 	if err := e.host.StoreBlock(b, p.Block); err != nil {
-		e.state, e.stateHash = oldState, oldHash
+		e.state, e.stateHash, e.sync.Inbox = oldState, oldHash, oldInbox
 		return fmt.Errorf("enclave: join: store head block: %w", err)
 	}
 	e.head, e.headHash = b, e.sc.Hash(b)
@@ -333,4 +336,17 @@ func (e *Enclave) sealProgressLocked(n uint64) error {
 		return fmt.Errorf("enclave: join: snapshot: %w", err)
 	}
 	return nil
+}
+
+// NeedsJoin reports whether this enclave holds no block of a shard that
+// has history on the verified parentchain (or, with request, whatever the
+// chain shows): it must get the shard's keys and state from a peer
+// (JoinShard) before it can serve or author.
+func (e *Enclave) NeedsJoin(request bool) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.head != nil {
+		return false
+	}
+	return request || (e.lc.Height() > 0 && !e.shardIsNewLocked())
 }

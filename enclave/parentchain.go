@@ -3,11 +3,9 @@ package enclave
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"slices"
 	"time"
 
-	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave/lightclient"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
@@ -39,8 +37,11 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 		return err
 	}
 	me := e.Signer()
-	var executed [][32]byte
-	announce, carried := false, false
+	announce := false
+	// Calls for the shard wait in the inbox until a sidechain block takes
+	// them (inbox.go); those at or below the head's layer-one head are in
+	// the state already.
+	blk := l1Block{Height: v.Height, Hash: v.Hash}
 	for _, tx := range v.Txs {
 		if !tx.OK {
 			continue
@@ -52,34 +53,21 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 			if e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
 				continue
 			}
-			carried = true
-			if e.shield(v.Height, tx.Index, a) {
-				executed = append(executed, tx.Hash)
-			}
+			blk.Calls = append(blk.Calls, l1Call{Index: tx.Index, TxHash: tx.Hash, Shield: &a})
 		case "enclavebridge.invoke":
 			var a enclavebridge.InvokeArgs
 			if e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
 				continue
 			}
-			carried = true
-			if h, ok := e.invoke(v.Height, tx.Index, a.Ciphertext); ok {
-				executed = append(executed, h)
-			}
-		case "enclavebridge.unshield_funds":
-			// A verified, successful payout: the chain executed it.
-			var a enclavebridge.UnshieldFundsArgs
-			if e.codec.Unmarshal(c.Args, &a) != nil || a.Shard != e.shard {
-				continue
-			}
-			if d, err := e.state.RemoveFromOutbox(a.CallHash); err == nil {
-				e.pending = append(e.pending, d)
-				e.log.Info("unshielding paid on the parentchain", "call", fmt.Sprintf("%x", a.CallHash[:8]))
-			}
+			blk.Calls = append(blk.Calls, l1Call{Index: tx.Index, TxHash: tx.Hash, Invoke: a.Ciphertext})
 		case "teerex.register_enclave":
 			if tx.Signer == me && !e.sync.Announced {
 				announce = true
 			}
 		}
+	}
+	if len(blk.Calls) > 0 && v.Height > e.headL1Locked() {
+		e.sync.Inbox = append(e.sync.Inbox, blk)
 	}
 	e.sync.L1Number, e.sync.L1Hash = v.Height, v.Hash
 	// The chain's own answers (authorities, finality, payouts), by proof.
@@ -88,31 +76,31 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 	if e.halted != nil {
 		return e.halted
 	}
-	// Every block that carried calls for the shard is confirmed, with the
-	// root of those that executed, so clients learn of failures too.
-	if carried || announce {
+	// A newly registered enclave announces itself to the shard (it enters
+	// the shard's status); an authority that has been quiet for a third of
+	// the chain's silence bound sends a heartbeat, so that the chain keeps
+	// it in the authority set.
+	if announce || e.heartbeatDueLocked() {
 		call, err := types.NewCall(e.codec, enclavebridge.ModuleName, "confirm_processed_parentchain_block", enclavebridge.ConfirmProcessedParentchainBlockArgs{
-			Shard: e.shard, BlockHash: v.Hash, BlockNumber: v.Height, CallsRoot: merkleRoot(executed),
+			Shard: e.shard, BlockHash: v.Hash, BlockNumber: v.Height,
 		})
 		if err != nil {
 			return err
 		}
 		e.confirms = append(e.confirms, call)
+		e.heartbeatAt = v.Height
 		if announce {
 			e.sync.Announced = true
 		}
 	}
-	if len(e.pending) == 0 {
-		// Nothing waits for a block: confirm now, and every so often save
-		// the progress so that a restart need not verify these blocks again.
-		e.flushConfirmsLocked(ctx)
-		if len(e.unshields) > 0 {
-			e.sendUnshieldsLocked(ctx) // resends overdue ones
-		}
-		if v.Height%idleSaveEvery == 0 && len(e.confirms) == 0 {
-			e.saveIdleLocked()
-		}
+	e.flushConfirmsLocked(ctx)
+	if len(e.unshields) > 0 {
+		e.sendUnshieldsLocked(ctx) // resends overdue ones
 	}
+	if v.Height%idleSaveEvery == 0 && len(e.confirms) == 0 {
+		e.saveIdleLocked()
+	}
+	e.drainQueueLocked(ctx)
 	return nil
 }
 
@@ -121,7 +109,7 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 const idleSaveEvery = 20
 
 // idleSync is parentchain progress saved between sidechain blocks; it is
-// valid only on top of the head it names, with no state change pending.
+// valid only on top of the head it names.
 type idleSync struct {
 	Head uint64   `cbor:"1,keyasint"`
 	Sync syncMeta `cbor:"2,keyasint"`
@@ -143,44 +131,6 @@ func (e *Enclave) saveIdleLocked() {
 	if err := e.putSealed(keyIdleSync, "sync-idle", idleSync{Head: head, Sync: s}); err != nil {
 		e.log.Warn("saving parentchain progress", "err", err)
 	}
-}
-
-// shield credits a verified shield_funds to its decrypted beneficiary.
-func (e *Enclave) shield(height int64, index int, a enclavebridge.ShieldFundsArgs) bool {
-	plain, err := e.keys.ShieldingDecrypt(a.EncryptedBeneficiary)
-	if err != nil || len(plain) != account.IDLen {
-		e.log.Warn("shield_funds with an undecryptable beneficiary; funds stay bonded", "block", height, "tx", index)
-		return false
-	}
-	var who account.ID
-	copy(who[:], plain)
-	d, err := e.stf.ShieldFunds(e.state, who, a.Amount)
-	if err != nil {
-		e.log.Warn("shield_funds refused by the state transition function", "block", height, "tx", index, "err", errName(err))
-		return false
-	}
-	e.pending = append(e.pending, d)
-	e.log.Info("shielded funds", "block", height, "tx", index)
-	return true
-}
-
-// invoke executes an indirect invocation's trusted call.
-func (e *Enclave) invoke(height int64, index int, ciphertext []byte) ([32]byte, bool) {
-	op, err := e.decryptOperation(ciphertext)
-	if err != nil || op.Call == nil {
-		e.log.Warn("indirect invocation refused", "block", height, "tx", index, "err", errName(err))
-		return [32]byte{}, false
-	}
-	res, err := e.stf.ExecuteCall(e.state, op.Call)
-	if err != nil {
-		e.stats.CallsFailed++
-		e.log.Warn("indirect invocation failed", "block", height, "tx", index, "err", errName(err))
-		return [32]byte{}, false
-	}
-	e.stats.CallsOK++
-	e.pending = append(e.pending, res.Diff)
-	e.pool.Prune(op.Call.Signer, e.state.Account(op.Call.Signer).Nonce)
-	return res.Hash, true
 }
 
 // decryptOperation decrypts and decodes a trusted operation.

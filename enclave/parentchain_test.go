@@ -438,13 +438,13 @@ func TestUnshieldIsPaidOnceWhateverTheHostDoes(t *testing.T) {
 		t.Fatalf("paid twice: Charlie on the parentchain %s", got)
 	}
 	env.block()
-	env.sync() // the verified payout takes it out of the outbox
+	env.sync() // the verified payout: the next block takes it out of the outbox
+	mustBlock(t, e, 4)
 	if outboxLen(e) != 0 {
 		t.Fatal("a verified payout stayed in the outbox")
 	}
 	sent := len(env.h.sentTxs())
 	e.ResendPending(context.Background())
-	mustBlock(t, e, 4)
 	if got := len(env.h.sentTxs()); got != sent {
 		t.Fatal("a paid unshielding was sent again")
 	}
@@ -667,7 +667,12 @@ func TestImportChecksTheLayerOneHeadAndTheAuthorThere(t *testing.T) {
 
 	k := slotOf(e, 10, 1, 2) // Bob's slot among two, this enclave's when alone
 	refuse("another hash at the head's number", peerBlock(t, e, me, both, k, func(d *sidechain.BlockData) { d.LayerOneHead.Hash[0] ^= 1 }), "has hash")
-	refuse("a head this enclave never verified", peerBlock(t, e, me, 0, k, func(d *sidechain.BlockData) { d.LayerOneHead.Number = both + 50 }), "ahead of this enclave")
+	if before, err := header(t, e), e.ImportBlock(peerBlock(t, e, me, 0, k, func(d *sidechain.BlockData) { d.LayerOneHead.Number = both + 50 })); !errors.Is(err, ErrLayerOneAhead) || header(t, e) != before {
+		t.Fatalf("a head this enclave never verified: %v, want ErrLayerOneAhead and the head unmoved", err)
+	}
+	e.mu.Lock()
+	e.queue = blockQueue{} // it would wait for that parentchain block
+	e.mu.Unlock()
 	refuse("no head at all", peerBlock(t, e, me, 0, k, nil), "older than its parent's")
 	refuse("a timestamp far ahead of the parentchain", peerBlock(t, e, me, both, k, func(d *sidechain.BlockData) {
 		d.Timestamp = env.c.Now().Add(DefaultMaxBlockAhead + time.Minute).UnixMilli()
@@ -760,6 +765,7 @@ func TestLogsNameErrorsButNoAccountsOrAmounts(t *testing.T) {
 	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "invoke", enclavebridge.InvokeArgs{Shard: e.ShardID(), Ciphertext: op})))
 	env.block()
 	env.sync()
+	mustBlock(t, e, 3) // the block that takes the invocation
 
 	logs := env.logs.String()
 	if !strings.Contains(logs, "indirect invocation failed") || !strings.Contains(logs, "stf.InsufficientBalance") {
@@ -911,9 +917,9 @@ func TestWipedStateRestartsNothing(t *testing.T) {
 	e = env.e
 	sent := len(env.h.sentTxs())
 	env.block()
-	env.sync() // replays the shield and both invocations into a fresh state
-	if got := balance(t, e, dave); got != teer(2).String() {
-		t.Fatalf("the replayed state shows Dave %s; the test wants the second unshielding to pass there", got)
+	env.sync() // verifies the shield and both invocations again: they wait in the inbox
+	if got := balance(t, e, dave); got != "0" {
+		t.Fatalf("the wiped enclave's state shows Dave %s: parentchain calls changed a state without a block", got)
 	}
 	e.ResendPending(context.Background())
 	for k := 10; k < 14; k++ {

@@ -53,8 +53,16 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		// now would be refused by every importer, this enclave included.
 		return nil, nil
 	}
-	if e.head == nil && e.lc.Height() > 0 {
-		if !e.shardIsNewLocked() {
+	if e.behindLocked() {
+		return nil, nil // peers' blocks above the head wait: on-boarding first
+	}
+	// The block runs in a transaction the state never takes directly: its
+	// diff reaches the state through the import path below, as a peer's
+	// block does.
+	tx := e.state.Begin()
+	defer tx.Discard()
+	if e.head == nil {
+		if e.lc.Height() > 0 && !e.shardIsNewLocked() {
 			if !e.warnedJoin {
 				e.warnedJoin = true
 				e.log.Warn("the shard has history on the parentchain and this enclave has no state: it must join a peer of the shard; it will not start the shard afresh")
@@ -62,23 +70,24 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 			return nil, nil
 		}
 		// A new shard takes its root from the parentchain, in block 1.
-		if d, err := e.state.InitRoot(e.sync.View.Root); err != nil {
-			return nil, err
-		} else if d != nil {
-			e.pending = append(e.pending, d)
+		if root := e.sync.View.Root; !root.IsZero() && tx.Root().IsZero() {
+			tx.SetRoot(root)
 		}
 	}
 	ready := e.pool.Ready(MaxOperationsPerBlock)
-	if len(ready) == 0 && len(e.pending) == 0 && e.head != nil {
+	takesInbox := e.inboxDueLocked() || len(e.paidOutboxLocked()) > 0
+	if len(ready) == 0 && !takesInbox && e.head != nil {
 		return nil, nil // an empty slot; the shard's first block is made regardless
 	}
 	e.lastSlot = slot
 	start := time.Now()
-	// The calls run in a transaction the state never takes directly: the
-	// block's diff reaches the state through the import path below, as a
-	// peer's block does. Pooled calls passed VerifyCall when submitted.
-	tx := e.state.Begin()
-	var hashes [][32]byte
+	// First what the parentchain asks (deposits, indirect invocations, paid
+	// unshieldings), in chain order; then the pool's calls, which passed
+	// VerifyCall when submitted.
+	hashes, confirms, err := e.takeInboxLocked(tx)
+	if err != nil {
+		return nil, err
+	}
 	for _, en := range ready {
 		res, err := e.stf.ExecuteInTx(tx, en.Op)
 		if err != nil {
@@ -89,15 +98,11 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		e.stats.CallsOK++
 		hashes = append(hashes, res.Hash)
 	}
-	calls := tx.Diff()
-	tx.Discard()
+	d := tx.Diff()
 	e.stats.LastExecution = time.Since(start)
-	if len(hashes) == 0 && len(e.pending) == 0 && e.head != nil {
+	if len(d) == 0 && !takesInbox && e.head != nil {
 		return nil, nil // every ready call failed: nothing changed
 	}
-	// Parentchain-triggered changes are in the state already; applying them
-	// again with the block is a no-op (diffs carry values, not deltas).
-	d := stf.MergeDiffs(append(e.pending, calls)...)
 	before := e.stateHash
 	after := stf.NextStateHash(before, d)
 	number := uint64(1)
@@ -133,7 +138,7 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	if e.stateHash != after {
 		return nil, fmt.Errorf("%w: imported own block gives state hash %x, built %x", ErrCommitFailed, e.stateHash[:8], after[:8])
 	}
-	e.pending = nil
+	e.confirms = append(e.confirms, confirms...)
 	e.stats.BlocksProposed++
 	e.host.BroadcastBlock(raw)
 	e.afterCommitLocked(ctx, b)
@@ -153,6 +158,7 @@ func (e *Enclave) nextFinalizationLocked(number uint64) uint64 {
 // state is already the block's post-state.
 func (e *Enclave) commitLocked(ctx context.Context, b *sidechain.Block, raw []byte, ops [][32]byte) error {
 	n := b.Header.Number
+	e.dropInboxThroughLocked(b.Data.LayerOneHead.Number)
 	lcState, err := e.lc.State()
 	if err != nil {
 		return err

@@ -66,6 +66,7 @@ func (e *Enclave) restore() error {
 		if err := e.restoreIdle(0); err != nil {
 			return err
 		}
+		e.restoreHeadsLocked()
 		return e.checkChainID()
 	}
 	if err != nil {
@@ -132,6 +133,7 @@ func (e *Enclave) restore() error {
 	if err := e.restoreIdle(head.Header.Number); err != nil {
 		return err
 	}
+	e.restoreHeadsLocked()
 	if e.sync.L1Number > 0 {
 		e.recordHeadLocked(e.sync.L1Number, e.sync.L1Hash)
 	}

@@ -2,7 +2,9 @@ package enclave
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/enclave/pool"
@@ -25,36 +27,62 @@ func (r rpcBackend) checkShard(shard sidechain.ShardID) error {
 	return nil
 }
 
-// Submit implements rpc.Backend: decrypt, decode, verify, pool.
-func (r rpcBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte, watch bool) (sidechain.Hash, <-chan rpc.Status, error) {
+// checkOperation decrypts, decodes and verifies a submitted operation and
+// returns its call with its hash and the signer's next nonce.
+func (r rpcBackend) checkOperation(shard sidechain.ShardID, ct []byte) (*stf.SignedCall, sidechain.Hash, uint64, error) {
 	e := r.e
 	if err := r.checkShard(shard); err != nil {
-		return sidechain.Hash{}, nil, err
+		return nil, sidechain.Hash{}, 0, err
 	}
 	op, err := e.decryptOperation(ct)
 	if err != nil {
-		return sidechain.Hash{}, nil, err
+		return nil, sidechain.Hash{}, 0, err
 	}
 	if op.Call == nil {
-		return sidechain.Hash{}, nil, ErrNotACall
+		return nil, sidechain.Hash{}, 0, ErrNotACall
 	}
 	if err := e.stf.VerifyCall(op.Call); err != nil {
-		return sidechain.Hash{}, nil, err
+		return nil, sidechain.Hash{}, 0, err
 	}
-	hash := op.Call.Hash()
 	e.mu.Lock()
 	nonce := e.state.Account(op.Call.Signer).Nonce
 	e.mu.Unlock()
-	if !watch {
-		if _, err := e.pool.Submit(op.Call, hash, nonce); err != nil {
-			return sidechain.Hash{}, nil, err
-		}
-		return hash, nil, nil
+	return op.Call, op.Call.Hash(), nonce, nil
+}
+
+// SubmitForwarded implements rpc.Backend: a peer's forward, pooled here
+// and not forwarded again.
+func (r rpcBackend) SubmitForwarded(_ context.Context, shard sidechain.ShardID, ct []byte) error {
+	call, hash, nonce, err := r.checkOperation(shard, ct)
+	if err != nil {
+		return err
 	}
-	_, events, err := e.pool.SubmitAndWatch(op.Call, hash, nonce)
+	_, err = r.e.pool.Submit(call, hash, nonce)
+	return err
+}
+
+// Submit implements rpc.Backend: decrypt, decode, verify, pool, and hand
+// the ciphertext to the host to forward to the shard's other validateers,
+// so that whichever authors next executes it (the watcher here learns of
+// it when this enclave imports that block).
+func (r rpcBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte, watch bool) (sidechain.Hash, <-chan rpc.Status, error) {
+	e := r.e
+	call, hash, nonce, err := r.checkOperation(shard, ct)
 	if err != nil {
 		return sidechain.Hash{}, nil, err
 	}
+	if !watch {
+		if _, err := e.pool.Submit(call, hash, nonce); err != nil {
+			return sidechain.Hash{}, nil, err
+		}
+		e.host.ForwardOperation(ct)
+		return hash, nil, nil
+	}
+	_, events, err := e.pool.SubmitAndWatch(call, hash, nonce)
+	if err != nil {
+		return sidechain.Hash{}, nil, err
+	}
+	e.host.ForwardOperation(ct)
 	out := make(chan rpc.Status, 4)
 	go func() {
 		defer close(out)
@@ -133,9 +161,14 @@ func (r rpcBackend) LatestHeader(shard sidechain.ShardID) (rpc.Header, error) {
 	return rpc.Header{Header: e.head.Header, Hash: e.headHash}, nil
 }
 
-// ImportBlock implements rpc.Backend: a peer's block.
+// ImportBlock implements rpc.Backend: a peer's block. A block queued to
+// wait for its parent or its parentchain block is accepted.
 func (r rpcBackend) ImportBlock(_ context.Context, raw []byte) error {
-	return r.e.ImportBlock(raw)
+	err := r.e.ImportBlock(raw)
+	if errors.Is(err, ErrBlockAhead) || errors.Is(err, ErrLayerOneAhead) {
+		return nil
+	}
+	return err
 }
 
 func (r rpcBackend) ShieldingKey() []byte               { return r.e.keys.ShieldingPublicKey() }
@@ -153,7 +186,11 @@ func (r rpcBackend) Health() error {
 }
 
 // ImportBlock verifies a peer's block and, if it extends the head, applies
-// its state diff and makes it the head.
+// its state diff and makes it the head; then the queued blocks it makes
+// ready follow. A block that must wait for its parent or its parentchain
+// block is queued and ErrBlockAhead or ErrLayerOneAhead returned; one at a
+// height already held is nothing to do if it is the block held, and
+// ErrCompetingBlock otherwise.
 func (e *Enclave) ImportBlock(raw []byte) error {
 	b, err := e.sc.Decode(raw)
 	if err != nil {
@@ -161,26 +198,15 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.head != nil && e.sc.Hash(b) == e.headHash {
-		return nil // already the head
-	}
-	if err := e.importLocked(context.Background(), b, raw, false); err != nil {
-		return err
-	}
-	e.stats.BlocksImported++
-	return nil
+	return e.importPeerLocked(context.Background(), b, raw)
 }
 
 // importLocked is the one import path, for peers' blocks and the enclave's
 // own: the import check, the state diff applied against the state hashes,
-// then the commit. A peer's block waits while this enclave holds
-// parentchain changes of its own not yet in a block.
+// then the commit.
 func (e *Enclave) importLocked(ctx context.Context, b *sidechain.Block, raw []byte, own bool) error {
 	if err := e.checkBlockLocked(b); err != nil {
 		return err
-	}
-	if !own && len(e.pending) > 0 {
-		return ErrBadBlock.Wrap("this enclave holds parentchain changes not yet in a block; import deferred")
 	}
 	if _, err := e.applyBlockDiff(b); err != nil {
 		return err
@@ -230,11 +256,16 @@ func (e *Enclave) checkBlockLocked(b *sidechain.Block) error {
 		return err
 	}
 	author, ok := e.slotAuthorLocked(slot, b.Data.LayerOneHead.Number)
-	if !ok {
-		return ErrBadBlock.Wrap("slot %d: the shard's authorities at layer-one head %d are not proven", slot, b.Data.LayerOneHead.Number)
-	}
-	if author != b.Data.Author {
+	switch {
+	case ok && author != b.Data.Author:
 		return ErrBadBlock.Wrap("author %s is not slot %d's author %s", b.Data.Author, slot, author)
+	case ok:
+	case e.historicLocked(b.Data.LayerOneHead.Number):
+		if !slices.Contains(e.sync.View.Members, b.Data.Author) {
+			return ErrBadBlock.Wrap("author %s is not an enclave of the shard", b.Data.Author)
+		}
+	default:
+		return ErrBadBlock.Wrap("slot %d: the shard's authorities at layer-one head %d are not proven", slot, b.Data.LayerOneHead.Number)
 	}
 	if b.Data.StateHashBefore != sidechain.Hash(e.stateHash) {
 		return ErrBadBlock.Wrap("state hash before %s is not the head's", b.Data.StateHashBefore)

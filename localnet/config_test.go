@@ -127,11 +127,13 @@ func TestShippedConfigs(t *testing.T) {
 		if n.Nodes[0].Ports != DefaultBasePorts.Node {
 			t.Errorf("%s: node0 ports %+v", f, n.Nodes[0].Ports)
 		}
-		if len(n.Validateers) != 1 || n.Validateers[0].Ports != DefaultBasePorts.Validateer {
-			t.Errorf("%s: want one validateer on the default ports, got %+v", f, n.Validateers)
+		if len(n.Validateers) == 0 || n.Validateers[0].Ports != DefaultBasePorts.Validateer {
+			t.Errorf("%s: want validateer0 on the default ports, got %+v", f, n.Validateers)
 		}
-		if !reflect.DeepEqual(n.Validateers[0].RunFlags, []string{"--dev"}) {
-			t.Errorf("%s: run flags %q", f, n.Validateers[0].RunFlags)
+		for _, v := range n.Validateers {
+			if !reflect.DeepEqual(v.RunFlags, []string{"--dev"}) {
+				t.Errorf("%s: %s run flags %q", f, v.Name, v.RunFlags)
+			}
 		}
 	}
 }

@@ -104,6 +104,8 @@ func (b *backend) LatestHeader(s sidechain.ShardID) (rpc.Header, error) {
 	return rpc.Header{Header: sidechain.Header{Number: 12, Shard: s, ParentHash: sidechain.Hash{1}, NextFinalizationNumber: 50}, Hash: sidechain.Hash{2}}, nil
 }
 
+func (b *backend) SubmitForwarded(context.Context, sidechain.ShardID, []byte) error { return nil }
+
 func (b *backend) ImportBlock(_ context.Context, raw []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -55,6 +55,12 @@ type Config struct {
 	// FinalizationInterval is how many sidechain blocks lie between the
 	// primary's confirmations on the parentchain.
 	FinalizationInterval uint64
+	// RequestState makes the validateer get the shard's keys and state
+	// from a peer over mutual remote attestation even if the shard looks
+	// new on the parentchain (the original's --request-state). Without it,
+	// a validateer joins a peer when the shard has history, and starts the
+	// shard itself otherwise.
+	RequestState bool
 	// SimHostSecret is the simulation TEE's per-host secret file; empty
 	// means its default.
 	SimHostSecret string

@@ -5,20 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"time"
 
 	"github.com/integritee-go/integritee/account"
-	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/attestation/ratls"
-	"github.com/integritee-go/integritee/attestation/sim"
 	"github.com/integritee-go/integritee/enclave"
 	"github.com/integritee-go/integritee/enclave/keys"
 	"github.com/integritee-go/integritee/parentchain/client"
-	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
-	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/types"
-	"github.com/integritee-go/integritee/rpcclient"
 	"github.com/integritee-go/integritee/service/blockstore"
 	"github.com/integritee-go/integritee/service/kvstore"
 	"github.com/integritee-go/integritee/sidechain"
@@ -32,13 +24,8 @@ type host struct {
 	blocks *blockstore.Store
 	node   *client.Client
 
-	// self and mrenclave identify this validateer among the shard's.
-	self      account.ID
-	mrenclave attestation.MrEnclave
-	shard     sidechain.ShardID
-	peersMu   sync.Mutex
-	peers     []string
-	peersAt   time.Time
+	// peers are the shard's other validateers.
+	peers *peerSet
 }
 
 var _ enclave.Host = (*host)(nil)
@@ -79,71 +66,16 @@ func (h *host) LastBlock(shard sidechain.ShardID) ([]byte, error) {
 	return raw, err
 }
 
-// BroadcastBlock sends the block to the shard's other validateers, found in
-// the parentchain's ShardStatus and enclave registry, over their attested
-// trusted RPC. It does not wait.
-func (h *host) BroadcastBlock(raw []byte) {
-	peers := h.peerURLs()
-	for _, url := range peers {
-		go func(url string) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, err := rpcclient.Dial(ctx, url, rpcclient.Options{
-				Verifiers: ratls.Verifiers(sim.NewVerifier()),
-				Check: func(r *attestation.Report) error {
-					if r.MrEnclave != h.mrenclave {
-						return fmt.Errorf("peer runs mrenclave %s, not ours", r.MrEnclave)
-					}
-					return nil
-				},
-			})
-			if err != nil {
-				h.log.Warn("block broadcast: peer unreachable", "peer", url, "err", err)
-				return
-			}
-			defer c.Close()
-			if err := c.ImportBlock(ctx, raw); err != nil {
-				h.log.Warn("block broadcast: peer refused", "peer", url, "err", err)
-			}
-		}(url)
-	}
-}
+// BroadcastBlock sends the block to the shard's other validateers over
+// their attested trusted RPC. It does not wait.
+func (h *host) BroadcastBlock(raw []byte) { h.peers.broadcast(raw) }
 
-// PeerCount returns the number of other validateers last seen.
-func (h *host) PeerCount() int {
-	h.peersMu.Lock()
-	defer h.peersMu.Unlock()
-	return len(h.peers)
-}
+// ForwardOperation sends an operation submitted here to the other
+// validateers. It does not wait.
+func (h *host) ForwardOperation(ct []byte) { h.peers.forward(ct) }
 
-// peerURLs returns the trusted URLs of the shard's other validateers,
-// refreshed from the parentchain at most every 10 s.
-func (h *host) peerURLs() []string {
-	h.peersMu.Lock()
-	defer h.peersMu.Unlock()
-	if time.Since(h.peersAt) < 10*time.Second {
-		return h.peers
-	}
-	h.peersAt = time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var status []enclavebridge.ShardSignerStatus
-	if err := h.node.Query(ctx, "/enclavebridge/shard_status/"+h.shard.String(), &status); err != nil {
-		return h.peers
-	}
-	var urls []string
-	for _, s := range status {
-		if s.Signer == h.self {
-			continue
-		}
-		var enc teerex.Enclave
-		if err := h.node.Query(ctx, "/teerex/enclave/"+s.Signer.Hex(), &enc); err == nil && enc.URL != "" {
-			urls = append(urls, enc.URL)
-		}
-	}
-	h.peers = urls
-	return urls
-}
+// PeerCount returns the number of other validateers known.
+func (h *host) PeerCount() int { return h.peers.count() }
 
 func (h *host) ParentchainNonce(ctx context.Context, id account.ID) (uint64, error) {
 	return h.node.NextNonce(ctx, id)

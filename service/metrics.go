@@ -7,6 +7,10 @@ import (
 // Metrics are the validateer's Prometheus metrics, named as the original
 // worker's (integritee_worker_*) so dashboards and alerts carry over.
 type Metrics struct {
+	Forks, OnboardImported         prometheus.Counter
+	OnboardRemaining, QueuedBlocks prometheus.Gauge
+	SlotDuration                   prometheus.Histogram
+
 	reg *prometheus.Registry
 
 	BlockHeight       prometheus.Gauge
@@ -54,7 +58,12 @@ func NewMetrics(requests, submitted func() float64) *Metrics {
 	m.ViewHeight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "parentchain_proven_view_height", Help: "Parentchain height of the enclave's last state read verified by proof (authorities, finality, payouts)."})
 	m.BlocksProposed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "enclave_sidechain_blocks_proposed_total", Help: "Sidechain blocks this validateer authored."})
 	m.BlocksImported = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "enclave_sidechain_blocks_imported_total", Help: "Sidechain blocks of peers this validateer imported."})
-	m.reg.MustRegister(m.BlocksProposed, m.BlocksImported)
+	m.Forks = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "enclave_sidechain_forks_total", Help: "Peers' blocks that competed with a block this validateer already held at their height."})
+	m.OnboardRemaining = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_sidechain_onboarding_remaining_blocks", Help: "Blocks this validateer still has to fetch and import to reach its peers' head (0 when caught up)."})
+	m.OnboardImported = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "enclave_sidechain_onboarding_imported_blocks_total", Help: "Blocks fetched from peers and imported while on-boarding or catching up."})
+	m.QueuedBlocks = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_sidechain_queued_blocks", Help: "Peers' blocks waiting in the import queue for a parent or a parentchain block."})
+	m.SlotDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "enclave_sidechain_slot_duration_seconds", Help: "Seconds the enclave spent on each slot in which it authored a block.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+	m.reg.MustRegister(m.BlocksProposed, m.BlocksImported, m.Forks, m.OnboardRemaining, m.OnboardImported, m.QueuedBlocks, m.SlotDuration)
 	m.reg.MustRegister(m.BlockHeight, m.LastFinalized, m.PoolSize, m.RPCRequests, m.RPCTrustedCalls, m.AttemptedCalls,
 		m.ExecutionDuration, m.StateSize, m.TotalIssuance, m.ParentchainBlock, m.PeerCount, m.AuraRemaining,
 		m.FreeBalance, m.Labels, m.SyncLag, m.ProofFailures, m.ViewHeight)

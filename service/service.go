@@ -54,6 +54,7 @@ type Service struct {
 	lastProofFailures  float64
 	lastProposed       float64
 	lastImported       float64
+	lastForks          float64
 }
 
 // Paths inside the data dir.
@@ -100,7 +101,7 @@ func New(ctx context.Context, cfg Config, b tee.Backend, log *slog.Logger) (*Ser
 		state.Close()
 		return nil, err
 	}
-	h := &host{DirStore: keys.NewDirStore(cfg.sealedDir()), log: log.With("part", "host"), state: state, blocks: blocks, node: node, mrenclave: b.MrEnclave()}
+	h := &host{DirStore: keys.NewDirStore(cfg.sealedDir()), log: log.With("part", "host"), state: state, blocks: blocks, node: node}
 	var shard [32]byte
 	if cfg.Shard != "" {
 		s, err := parseShard(cfg.Shard)
@@ -120,7 +121,7 @@ func New(ctx context.Context, cfg Config, b tee.Backend, log *slog.Logger) (*Ser
 		blocks.Close()
 		return nil, err
 	}
-	h.self, h.shard = enc.Signer(), enc.ShardID()
+	h.peers = newPeerSet(log.With("part", "peers"), node, enc.ShardID(), enc.Signer(), b.MrEnclave(), b.Verifier())
 	s := &Service{cfg: cfg, log: log, backend: b, node: node, host: h, enc: enc, registered: make(chan struct{})}
 	s.metrics = NewMetrics(func() float64 { return float64(s.counter.Requests.Load()) }, func() float64 { return float64(s.counter.Submitted.Load()) })
 	s.metrics.Labels.WithLabelValues(Version, b.MrEnclave().String()).Set(1)
@@ -153,6 +154,7 @@ func genesis(ctx context.Context, node *client.Client, log *slog.Logger) (*cmtty
 func (s *Service) Run(ctx context.Context) error {
 	defer s.host.state.Close()
 	defer s.host.blocks.Close()
+	defer s.host.peers.close()
 	errc := make(chan error, 4)
 	listen := func(port int) (net.Listener, error) {
 		return net.Listen("tcp", net.JoinHostPort(s.cfg.bindHost(), strconv.Itoa(port)))
@@ -256,8 +258,10 @@ func (s *Service) isInitialized(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "not initialized")
 }
 
-// lifecycle: fund (dev), register, sync the parentchain, then run slots
-// and keep syncing; renew the registration in time.
+// lifecycle: fund (dev), register, sync the parentchain, join the shard
+// through a peer if the enclave has no state of a shard with history,
+// on-board the blocks peers hold above its head, then run slots and keep
+// syncing and catching up; renew the registration in time.
 func (s *Service) lifecycle(ctx context.Context) error {
 	if s.cfg.Dev {
 		if err := s.devFund(ctx); err != nil {
@@ -271,13 +275,18 @@ func (s *Service) lifecycle(ctx context.Context) error {
 	if err := s.syncParentchain(ctx, true); err != nil {
 		return err
 	}
+	if err := s.joinShard(ctx); err != nil {
+		return err
+	}
+	s.onboard(ctx)
 	s.enc.ResendPending(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.renewLoop(ctx) }()
 	go func() { defer wg.Done(); s.syncLoop(ctx) }()
+	go func() { defer wg.Done(); s.catchUpLoop(ctx) }()
 	err := s.slotLoop(ctx)
 	if err != nil {
 		// A fatal slot error ends the service; stop the loops with it.
@@ -436,6 +445,7 @@ func (s *Service) slotLoop(ctx context.Context) error {
 		}
 		s.updateMetrics()
 		if b != nil {
+			s.metrics.SlotDuration.Observe(time.Since(start).Seconds())
 			s.metrics.AuraRemaining.WithLabelValues("after_block").Observe(max(0, (slot - time.Since(start)).Seconds()))
 			s.log.Info("sidechain block", "number", b.Header.Number, "ops", len(b.Data.Operations), "parentchain", b.Data.LayerOneHead.Number)
 		}
@@ -463,6 +473,9 @@ func (s *Service) updateMetrics() {
 	m.BlocksProposed.Add(float64(st.BlocksProposed) - s.lastProposed)
 	m.BlocksImported.Add(float64(st.BlocksImported) - s.lastImported)
 	s.lastProposed, s.lastImported = float64(st.BlocksProposed), float64(st.BlocksImported)
+	m.Forks.Add(float64(st.Forks) - s.lastForks)
+	s.lastForks = float64(st.Forks)
+	m.QueuedBlocks.Set(float64(st.Queued))
 	if st.LastExecution > 0 {
 		m.ExecutionDuration.Observe(st.LastExecution.Seconds())
 	}

@@ -117,6 +117,7 @@ func runCmd(o *options) *cobra.Command {
 	f := cmd.Flags()
 	f.BoolVar(&o.cfg.Dev, "dev", false, "fund the enclave's account from //Alice and make //Alice the sidechain's root")
 	f.BoolVar(&o.cfg.SkipRA, "skip-ra", false, "register without attestation (method skip; dev chains only)")
+	f.BoolVar(&o.cfg.RequestState, "request-state", false, "get the shard's keys and state from a peer validateer (mutual remote attestation) even if the shard looks new")
 	f.DurationVar(&o.cfg.SlotDuration, "slot-duration", o.cfg.SlotDuration, "sidechain slot duration")
 	f.Uint64Var(&o.cfg.FinalizationInterval, "finalization-interval", o.cfg.FinalizationInterval, "sidechain blocks between confirmations on the parentchain")
 	return cmd

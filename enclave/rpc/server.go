@@ -107,6 +107,10 @@ type Backend interface {
 	LatestHeader(shard sidechain.ShardID) (Header, error)
 	// ImportBlock imports a peer's block (sidechain_importBlock).
 	ImportBlock(ctx context.Context, raw []byte) error
+	// SubmitForwarded pools an encrypted trusted operation a peer forwards
+	// (sidechain_forwardOperations): checked like Submit, not forwarded
+	// again.
+	SubmitForwarded(ctx context.Context, shard sidechain.ShardID, ciphertext []byte) error
 	ShieldingKey() []byte
 	Fingerprint() attestation.MrEnclave
 	Shard() sidechain.ShardID
@@ -181,8 +185,12 @@ var Methods = []string{
 	"author_submitAndWatchExtrinsic", "author_submitExtrinsic", "author_pendingExtrinsics",
 	"author_getShieldingKey", "author_getFingerprint", "author_getShard", "author_getMuRaUrl",
 	"author_getUntrustedUrl", "state_executeGetter", "chain_getHeader", "sidechain_importBlock",
+	"sidechain_forwardOperations",
 	"system_version", "system_health", "rpc_methods",
 }
+
+// MaxForwardedOperations bounds one sidechain_forwardOperations call.
+const MaxForwardedOperations = 1024
 
 // WatchNotification is the method of the notifications that
 // author_submitAndWatchExtrinsic sends.
@@ -337,6 +345,30 @@ func (s *Server) handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 			return nil, appError(err)
 		}
 		return h, nil
+	case "sidechain_forwardOperations":
+		var shardS string
+		var hexes []string
+		if e := params(req, &shardS, &hexes); e != nil {
+			return nil, e
+		}
+		shard, err := sidechain.ParseShardID(shardS)
+		if err != nil {
+			return nil, invalidParams("shard: %v", err)
+		}
+		if len(hexes) > MaxForwardedOperations {
+			return nil, invalidParams("%d operations, at most %d", len(hexes), MaxForwardedOperations)
+		}
+		accepted := 0
+		for _, h := range hexes {
+			ct, err := decodeHex(h)
+			if err != nil {
+				return nil, invalidParams("operation: %v", err)
+			}
+			if s.b.SubmitForwarded(ctx, shard, ct) == nil {
+				accepted++
+			}
+		}
+		return accepted, nil
 	case "sidechain_importBlock":
 		var hexS string
 		if e := params(req, &hexS); e != nil {

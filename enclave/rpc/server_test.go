@@ -80,6 +80,8 @@ func (f *fakeBackend) LatestHeader(shard sidechain.ShardID) (rpc.Header, error) 
 	return rpc.Header{Header: sidechain.Header{Number: 42, Shard: shard}, Hash: testHash}, nil
 }
 
+func (f *fakeBackend) SubmitForwarded(context.Context, sidechain.ShardID, []byte) error { return nil }
+
 func (f *fakeBackend) ImportBlock(_ context.Context, raw []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

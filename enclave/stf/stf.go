@@ -225,19 +225,31 @@ func setFree(tx *Tx, who account.ID, free types.Balance) error {
 }
 
 // ShieldFunds credits amount to beneficiary and raises the total issuance.
-// The enclave calls it for each shield_funds of its shard it finds in a
-// verified parentchain block. It returns the changes (already applied), or
-// ErrZeroAmount or ErrOverflow with st unchanged.
+// It returns the changes (already applied), or ErrZeroAmount or ErrOverflow
+// with st unchanged.
 func (f *STF) ShieldFunds(st *State, beneficiary account.ID, amount types.Balance) (Diff, error) {
-	if amount.IsZero() {
-		return nil, ErrZeroAmount.Wrap("shield_funds")
-	}
 	tx := st.Begin()
-	if err := mint(tx, beneficiary, amount); err != nil {
+	if err := f.ShieldFundsInTx(tx, beneficiary, amount); err != nil {
 		tx.Discard()
 		return nil, err
 	}
 	return tx.Commit()
+}
+
+// ShieldFundsInTx is ShieldFunds inside tx: the block author runs each
+// shield_funds of its shard found in a verified parentchain block this
+// way. On failure tx is unchanged.
+func (f *STF) ShieldFundsInTx(tx *Tx, beneficiary account.ID, amount types.Balance) error {
+	if amount.IsZero() {
+		return ErrZeroAmount.Wrap("shield_funds")
+	}
+	inner := tx.Begin()
+	if err := mint(inner, beneficiary, amount); err != nil {
+		inner.Discard()
+		return err
+	}
+	_, err := inner.Commit()
+	return err
 }
 
 // ExecuteGetter verifies g (signature for this shard, and that its signer

@@ -285,14 +285,19 @@ func AuthorisedFingerprintOf(shard sidechain.ShardID, cfg *UpgradableShardConfig
 	return cfg.At(height).Active.EnclaveFingerprint
 }
 
-// FilterStatus is the rule of ShardStatus on stored data: the raw status
-// entries, in order, whose enclave lookup finds registered with the
-// authorised fingerprint fp and admissible under the security flags f
-// (teerex.Admissible). The enclave applies it to state it read by proof, so
-// it derives a shard's authorities exactly as the chain does.
-func FilterStatus(raw []ShardSignerStatus, fp attestation.MrEnclave, f teerex.SecurityFlags, lookup func(account.ID) (teerex.Enclave, bool)) []ShardSignerStatus {
+// FilterStatus is the rule of ShardStatus on stored data at height: the
+// raw status entries, in order, whose enclave lookup finds registered with
+// the authorised fingerprint fp and admissible under the security flags f
+// (teerex.Admissible), and that were active within the last silence blocks
+// (teerex.Params.ShardSilenceBlocks; 0 keeps silent ones too). The enclave
+// applies it to state it read by proof, so it derives a shard's authorities
+// exactly as the chain does.
+func FilterStatus(raw []ShardSignerStatus, fp attestation.MrEnclave, f teerex.SecurityFlags, height int64, silence uint64, lookup func(account.ID) (teerex.Enclave, bool)) []ShardSignerStatus {
 	out := []ShardSignerStatus{}
 	for _, s := range raw {
+		if silence > 0 && height-s.LastActivity > int64(min(silence, math.MaxInt64)) {
+			continue
+		}
 		if e, ok := lookup(s.Signer); ok && Authorises(e, fp, f) {
 			out = append(out, s)
 		}
@@ -330,9 +335,10 @@ func (m *Module) rawStatus(ctx *types.Context, shard sidechain.ShardID) []ShardS
 }
 
 // ShardStatus returns the shard's enclaves in order of first activity,
-// leaving out those no longer registered or no longer authorised.
+// leaving out those no longer registered, no longer authorised, or silent
+// for longer than the registry's ShardSilenceBlocks.
 func (m *Module) ShardStatus(ctx *types.Context, shard sidechain.ShardID) []ShardSignerStatus {
-	return FilterStatus(m.rawStatus(ctx, shard), m.AuthorisedFingerprint(ctx, shard), m.reg.Flags(ctx), func(id account.ID) (teerex.Enclave, bool) {
+	return FilterStatus(m.rawStatus(ctx, shard), m.AuthorisedFingerprint(ctx, shard), m.reg.Flags(ctx), ctx.Block.Height, m.reg.Params(ctx).ShardSilenceBlocks, func(id account.ID) (teerex.Enclave, bool) {
 		return m.reg.Enclave(ctx, id)
 	})
 }

@@ -46,6 +46,8 @@ const (
 	DefaultMaxFutureSkewMs = uint64(time.Minute / time.Millisecond)
 	// DefaultRenewalPeriodMs is the default of Params.RenewalPeriodMs: 24 hours.
 	DefaultRenewalPeriodMs = uint64(24 * time.Hour / time.Millisecond)
+	// DefaultShardSilenceBlocks is the default of Params.ShardSilenceBlocks.
+	DefaultShardSilenceBlocks = 30
 )
 
 // Errors.
@@ -120,12 +122,18 @@ type Params struct {
 	// RenewalPeriodMs is how long an attestation is good for: an enclave
 	// whose attestation is older may be unregistered by anyone.
 	RenewalPeriodMs uint64 `cbor:"3,keyasint" json:"renewal_period_ms"`
+	// ShardSilenceBlocks is how many parentchain blocks a shard's enclave
+	// may stay silent (no processed-block confirmation, no configuration
+	// call) before the shard's status leaves it out of the authority set.
+	// It comes back with its next activity.
+	ShardSilenceBlocks uint64 `cbor:"4,keyasint" json:"shard_silence_blocks"`
 }
 
 // DefaultParams returns the default parameters: quotes at most 10 minutes
-// old and 1 minute ahead, renewal every 24 hours.
+// old and 1 minute ahead, renewal every 24 hours, a shard's enclave out of
+// its authority set after 30 silent blocks.
 func DefaultParams() Params {
-	return Params{MaxQuoteAgeMs: DefaultMaxQuoteAgeMs, MaxFutureSkewMs: DefaultMaxFutureSkewMs, RenewalPeriodMs: DefaultRenewalPeriodMs}
+	return Params{MaxQuoteAgeMs: DefaultMaxQuoteAgeMs, MaxFutureSkewMs: DefaultMaxFutureSkewMs, RenewalPeriodMs: DefaultRenewalPeriodMs, ShardSilenceBlocks: DefaultShardSilenceBlocks}
 }
 
 func (p Params) withDefaults() Params {
@@ -138,6 +146,9 @@ func (p Params) withDefaults() Params {
 	}
 	if p.RenewalPeriodMs == 0 {
 		p.RenewalPeriodMs = d.RenewalPeriodMs
+	}
+	if p.ShardSilenceBlocks == 0 {
+		p.ShardSilenceBlocks = d.ShardSilenceBlocks
 	}
 	return p
 }

@@ -172,7 +172,7 @@ func TestGenesisDefaults(t *testing.T) {
 	if f := e.m.Flags(ctx); f != (SecurityFlags{}) {
 		t.Fatalf("flags %+v", f)
 	}
-	want := Params{MaxQuoteAgeMs: 600_000, MaxFutureSkewMs: 60_000, RenewalPeriodMs: 86_400_000}
+	want := Params{MaxQuoteAgeMs: 600_000, MaxFutureSkewMs: 60_000, RenewalPeriodMs: 86_400_000, ShardSilenceBlocks: 30}
 	if p := e.m.Params(ctx); p != want || DefaultParams() != want {
 		t.Fatalf("params %+v", p)
 	}
@@ -188,12 +188,12 @@ func TestGenesisExplicit(t *testing.T) {
 	if f := e.m.Flags(ctx); f != (SecurityFlags{true, true, true}) {
 		t.Fatalf("flags %+v", f)
 	}
-	if p := e.m.Params(ctx); p != (Params{1000, 2000, 3000}) {
+	if p := e.m.Params(ctx); p != (Params{1000, 2000, 3000, DefaultShardSilenceBlocks}) {
 		t.Fatalf("params %+v", p)
 	}
 	// Partially given params keep the defaults for the rest.
 	e = newEnv(t, `{"params":{"renewal_period_ms":5}}`)
-	if p := e.m.Params(e.ctx(alice, false)); p != (Params{DefaultMaxQuoteAgeMs, DefaultMaxFutureSkewMs, 5}) {
+	if p := e.m.Params(e.ctx(alice, false)); p != (Params{DefaultMaxQuoteAgeMs, DefaultMaxFutureSkewMs, 5, DefaultShardSilenceBlocks}) {
 		t.Fatalf("params %+v", p)
 	}
 }
@@ -564,7 +564,7 @@ func TestQueries(t *testing.T) {
 		t.Fatalf("flags %s %v", b, err)
 	}
 	res, err = e.query("params")
-	if b, _ := json.Marshal(res); err != nil || string(b) != `{"max_quote_age_ms":600000,"max_future_skew_ms":60000,"renewal_period_ms":1234}` {
+	if b, _ := json.Marshal(res); err != nil || string(b) != `{"max_quote_age_ms":600000,"max_future_skew_ms":60000,"renewal_period_ms":1234,"shard_silence_blocks":30}` {
 		t.Fatalf("params %s %v", b, err)
 	}
 	for _, p := range []string{"", "enclave", "enclaves/x", "nope", "enclave/a/b"} {

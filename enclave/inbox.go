@@ -1,0 +1,158 @@
+package enclave
+
+import (
+	"fmt"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/enclave/stf"
+	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
+	"github.com/integritee-go/integritee/parentchain/types"
+)
+
+// The parentchain inbox: what verified parentchain blocks ask of the shard
+// (shield_funds, invoke) and no sidechain block has taken yet.
+//
+// Every validateer of a shard verifies the same parentchain, but only the
+// author of a sidechain block acts on it: the block whose layer-one head is
+// H executes the inbox's calls of the parentchain blocks after its parent's
+// layer-one head, up to H, and carries the result in its state diff. Every
+// other validateer applies that diff and drops the same inbox entries. So a
+// deposit is credited exactly once per (parentchain block, transaction),
+// in the one block whose layer-one range holds it, whatever the host replays
+// or whichever validateer authors: layer-one heads never go back along the
+// sidechain (the import check), and an entry at or below the head's layer-one
+// head is never queued again.
+
+// l1Block is one verified parentchain block's calls for this shard.
+type l1Block struct {
+	Height int64    `cbor:"1,keyasint"`
+	Hash   [32]byte `cbor:"2,keyasint"`
+	Calls  []l1Call `cbor:"3,keyasint"`
+}
+
+// l1Call is one successful parentchain transaction for the shard.
+type l1Call struct {
+	Index  int                            `cbor:"1,keyasint"`
+	TxHash [32]byte                       `cbor:"2,keyasint"`
+	Shield *enclavebridge.ShieldFundsArgs `cbor:"3,keyasint,omitempty"`
+	Invoke []byte                         `cbor:"4,keyasint,omitempty"`
+}
+
+// headL1Locked is the layer-one head of the sidechain head: the parentchain
+// height up to which the shard's state holds the parentchain's calls.
+func (e *Enclave) headL1Locked() int64 {
+	if e.head == nil {
+		return 0
+	}
+	return e.head.Data.LayerOneHead.Number
+}
+
+// dropInboxThroughLocked forgets the inbox entries a block with layer-one
+// head h has taken.
+func (e *Enclave) dropInboxThroughLocked(h int64) {
+	i := 0
+	for i < len(e.sync.Inbox) && e.sync.Inbox[i].Height <= h {
+		i++
+	}
+	if i > 0 {
+		e.sync.Inbox = append([]l1Block(nil), e.sync.Inbox[i:]...)
+	}
+}
+
+// inboxDueLocked reports whether the inbox holds calls up to the verified
+// head, which the next block this enclave authors takes.
+func (e *Enclave) inboxDueLocked() bool {
+	return len(e.sync.Inbox) > 0 && e.sync.Inbox[0].Height <= e.sync.L1Number
+}
+
+// paidOutboxLocked returns the outbox entries the chain's state, read by
+// proof, shows paid: the next block removes them.
+func (e *Enclave) paidOutboxLocked() [][32]byte {
+	var out [][32]byte
+	for _, u := range e.state.Outbox() {
+		if e.sync.View.Paid[u.CallHash] {
+			out = append(out, u.CallHash)
+		}
+	}
+	return out
+}
+
+// takeInboxLocked executes, inside the block transaction tx, the inbox's
+// calls of parentchain blocks up to the verified head, in chain order, and
+// removes paid outbox entries. It returns the executed trusted calls'
+// hashes and the confirm_processed_parentchain_block calls due once the
+// block commits (one per parentchain block that carried calls).
+func (e *Enclave) takeInboxLocked(tx *stf.Tx) (ops [][32]byte, confirms []types.Call, err error) {
+	for _, b := range e.sync.Inbox {
+		if b.Height > e.sync.L1Number {
+			break
+		}
+		var executed [][32]byte
+		for _, c := range b.Calls {
+			switch {
+			case c.Shield != nil:
+				if e.shieldInTx(tx, b.Height, c.Index, *c.Shield) {
+					executed = append(executed, c.TxHash)
+				}
+			case c.Invoke != nil:
+				if h, ok := e.invokeInTx(tx, b.Height, c.Index, c.Invoke); ok {
+					executed = append(executed, h)
+					ops = append(ops, h)
+				}
+			}
+		}
+		call, err := types.NewCall(e.codec, enclavebridge.ModuleName, "confirm_processed_parentchain_block", enclavebridge.ConfirmProcessedParentchainBlockArgs{
+			Shard: e.shard, BlockHash: b.Hash, BlockNumber: b.Height, CallsRoot: merkleRoot(executed),
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		confirms = append(confirms, call)
+	}
+	for _, h := range e.paidOutboxLocked() {
+		if tx.RemoveFromOutbox(h) {
+			e.log.Info("unshielding paid on the parentchain", "call", fmt.Sprintf("%x", h[:8]))
+		}
+	}
+	return ops, confirms, nil
+}
+
+// shieldInTx credits a verified shield_funds to its decrypted beneficiary.
+func (e *Enclave) shieldInTx(tx *stf.Tx, height int64, index int, a enclavebridge.ShieldFundsArgs) bool {
+	plain, err := e.keys.ShieldingDecrypt(a.EncryptedBeneficiary)
+	if err != nil || len(plain) != account.IDLen {
+		e.log.Warn("shield_funds with an undecryptable beneficiary; funds stay bonded", "block", height, "tx", index)
+		return false
+	}
+	var who account.ID
+	copy(who[:], plain)
+	if err := e.stf.ShieldFundsInTx(tx, who, a.Amount); err != nil {
+		e.log.Warn("shield_funds refused by the state transition function", "block", height, "tx", index, "err", errName(err))
+		return false
+	}
+	e.log.Info("shielded funds", "block", height, "tx", index)
+	return true
+}
+
+// invokeInTx executes an indirect invocation's trusted call.
+func (e *Enclave) invokeInTx(tx *stf.Tx, height int64, index int, ciphertext []byte) ([32]byte, bool) {
+	op, err := e.decryptOperation(ciphertext)
+	if err == nil && op.Call == nil {
+		err = ErrNotACall
+	}
+	if err == nil {
+		err = e.stf.VerifyCall(op.Call)
+	}
+	if err != nil {
+		e.log.Warn("indirect invocation refused", "block", height, "tx", index, "err", errName(err))
+		return [32]byte{}, false
+	}
+	res, err := e.stf.ExecuteInTx(tx, op.Call)
+	if err != nil {
+		e.stats.CallsFailed++
+		e.log.Warn("indirect invocation failed", "block", height, "tx", index, "err", errName(err))
+		return [32]byte{}, false
+	}
+	e.stats.CallsOK++
+	return res.Hash, true
+}

@@ -1,0 +1,345 @@
+package service
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	ws "github.com/gorilla/websocket"
+	"github.com/sourcegraph/jsonrpc2"
+	jsonrpcws "github.com/sourcegraph/jsonrpc2/websocket"
+
+	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/attestation/ratls"
+	"github.com/integritee-go/integritee/enclave/rpc"
+	"github.com/integritee-go/integritee/parentchain/client"
+	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
+	"github.com/integritee-go/integritee/parentchain/modules/teerex"
+	"github.com/integritee-go/integritee/rpcclient"
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// peerSet keeps one attested connection to each other validateer of the
+// shard, found from the parentchain's ShardStatus and enclave registry, and
+// sends blocks and forwarded operations over it from a per-peer queue, so
+// that neither the enclave nor the slot loop waits on a slow peer. A peer is
+// accepted only if its RA-TLS quote shows this build's mrenclave and names
+// the account the registry lists at that URL. The host is untrusted: what it
+// sends is signed (blocks) or encrypted (operations), and the receiving
+// enclave verifies it.
+type peerSet struct {
+	log       *slog.Logger
+	node      *client.Client
+	shard     sidechain.ShardID
+	self      account.ID
+	mrenclave attestation.MrEnclave
+	verifiers map[string]attestation.Verifier
+
+	mu        sync.Mutex
+	peers     map[account.ID]*peer
+	refreshed time.Time
+}
+
+// peerQueue bounds each peer's send queue; beyond it, sends are dropped
+// (the peer fetches missing blocks, and clients resubmit).
+const peerQueue = 1024
+
+// peerRefresh is how often the peer list is read from the parentchain.
+const peerRefresh = 5 * time.Second
+
+type peer struct {
+	id   account.ID
+	url  string
+	jobs chan peerJob
+	stop context.CancelFunc
+
+	mu        sync.Mutex
+	untrusted string // the peer's untrusted URL, once asked
+}
+
+type peerJob func(ctx context.Context, c *rpcclient.Client) error
+
+func newPeerSet(log *slog.Logger, node *client.Client, shard sidechain.ShardID, self account.ID, mrenclave attestation.MrEnclave, v attestation.Verifier) *peerSet {
+	return &peerSet{log: log, node: node, shard: shard, self: self, mrenclave: mrenclave, verifiers: ratls.Verifiers(v), peers: map[account.ID]*peer{}}
+}
+
+// refresh reads the shard's enclaves from the parentchain at most every
+// peerRefresh, starting a sender for each new one and stopping those gone.
+func (ps *peerSet) refresh(ctx context.Context) []*peer {
+	ps.mu.Lock()
+	fresh := time.Since(ps.refreshed) < peerRefresh
+	ps.mu.Unlock()
+	if !fresh {
+		ps.reload(ctx)
+	}
+	return ps.list()
+}
+
+func (ps *peerSet) reload(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var status []enclavebridge.ShardSignerStatus
+	if err := ps.node.Query(ctx, "/enclavebridge/shard_status/"+ps.shard.String(), &status); err != nil {
+		ps.log.Debug("peer list: shard status", "err", err)
+		return
+	}
+	urls := map[account.ID]string{}
+	for _, s := range status {
+		if s.Signer == ps.self {
+			continue
+		}
+		var enc teerex.Enclave
+		if err := ps.node.Query(ctx, "/teerex/enclave/"+s.Signer.Hex(), &enc); err == nil && enc.URL != "" {
+			urls[s.Signer] = enc.URL
+		}
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.refreshed = time.Now()
+	for id, p := range ps.peers {
+		if urls[id] != p.url {
+			p.stop()
+			delete(ps.peers, id)
+		}
+	}
+	for id, url := range urls {
+		if _, ok := ps.peers[id]; !ok {
+			pctx, stop := context.WithCancel(context.Background())
+			p := &peer{id: id, url: url, jobs: make(chan peerJob, peerQueue), stop: stop}
+			ps.peers[id] = p
+			go ps.run(pctx, p)
+			ps.log.Info("peer validateer", "account", id, "url", url)
+		}
+	}
+}
+
+func (ps *peerSet) list() []*peer {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	out := make([]*peer, 0, len(ps.peers))
+	for _, p := range ps.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// count returns the number of peers known.
+func (ps *peerSet) count() int {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return len(ps.peers)
+}
+
+// close stops every sender.
+func (ps *peerSet) close() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for id, p := range ps.peers {
+		p.stop()
+		delete(ps.peers, id)
+	}
+}
+
+// run is a peer's sender: it keeps one connection and runs the jobs in
+// order, dialling again after a failure.
+func (ps *peerSet) run(ctx context.Context, p *peer) {
+	var c *rpcclient.Client
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	var lastWarn time.Time
+	for {
+		var job peerJob
+		select {
+		case <-ctx.Done():
+			return
+		case job = <-p.jobs:
+		}
+		if c == nil {
+			var err error
+			if c, err = ps.dial(ctx, p); err != nil {
+				if time.Since(lastWarn) > 10*time.Second {
+					ps.log.Warn("peer unreachable", "peer", p.url, "err", err)
+					lastWarn = time.Now()
+				}
+				continue
+			}
+		}
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := job(jctx, c)
+		cancel()
+		var rerr *rpcclient.Error
+		if err != nil && !errors.As(err, &rerr) {
+			c.Close() // a transport failure: dial again
+			c = nil
+		}
+		if err != nil && time.Since(lastWarn) > 10*time.Second {
+			ps.log.Warn("peer call failed", "peer", p.url, "err", err)
+			lastWarn = time.Now()
+		}
+	}
+}
+
+// dial connects to a peer's trusted RPC: its quote must show this build and
+// name the account the registry lists at that URL.
+func (ps *peerSet) dial(ctx context.Context, p *peer) (*rpcclient.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return rpcclient.Dial(dctx, p.url, rpcclient.Options{
+		Verifiers: ps.verifiers,
+		Check: func(r *attestation.Report) error {
+			if r.MrEnclave != ps.mrenclave {
+				return fmt.Errorf("peer runs mrenclave %s, not ours", r.MrEnclave)
+			}
+			if h := ratls.Holder(r); h != p.id {
+				return fmt.Errorf("peer's quote names account %s, the registry lists %s at %s", h, p.id, p.url)
+			}
+			return nil
+		},
+	})
+}
+
+// send queues job for p without waiting; a full queue drops it.
+func (ps *peerSet) send(p *peer, job peerJob) {
+	select {
+	case p.jobs <- job:
+	default:
+		ps.log.Debug("peer queue full; dropped", "peer", p.url)
+	}
+}
+
+// do runs job on p's connection and waits for its result.
+func (ps *peerSet) do(ctx context.Context, p *peer, job peerJob) error {
+	done := make(chan error, 1)
+	select {
+	case p.jobs <- func(ctx context.Context, c *rpcclient.Client) error {
+		err := job(ctx, c)
+		done <- err
+		return err
+	}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(15 * time.Second):
+		return fmt.Errorf("peer %s: no answer (unreachable?)", p.url)
+	}
+}
+
+// broadcast sends a block to every peer.
+func (ps *peerSet) broadcast(raw []byte) {
+	for _, p := range ps.refresh(context.Background()) {
+		ps.send(p, func(ctx context.Context, c *rpcclient.Client) error { return c.ImportBlock(ctx, raw) })
+	}
+}
+
+// forward sends an operation to every peer; a peer's queue of pending
+// forwards goes out as one call.
+func (ps *peerSet) forward(ct []byte) {
+	h := "0x" + hex.EncodeToString(ct)
+	for _, p := range ps.refresh(context.Background()) {
+		ps.send(p, func(ctx context.Context, c *rpcclient.Client) error {
+			return c.Call(ctx, "sidechain_forwardOperations", []any{ps.shard.String(), []string{h}}, nil)
+		})
+	}
+}
+
+// heads asks every peer for its head: the highest number, and the peers.
+func (ps *peerSet) heads(ctx context.Context) (uint64, []*peer) {
+	var best uint64
+	var out []*peer
+	for _, p := range ps.refresh(ctx) {
+		var h rpc.Header
+		err := ps.do(ctx, p, func(ctx context.Context, c *rpcclient.Client) error {
+			var err error
+			h, err = c.Header(ctx, ps.shard)
+			return err
+		})
+		if err != nil {
+			continue
+		}
+		out = append(out, p)
+		best = max(best, h.Number)
+	}
+	return best, out
+}
+
+// str asks a peer for a string (author_getMuRaUrl, author_getUntrustedUrl).
+func (ps *peerSet) str(ctx context.Context, p *peer, method string) (string, error) {
+	var s string
+	err := ps.do(ctx, p, func(ctx context.Context, c *rpcclient.Client) error {
+		var err error
+		s, err = c.String(ctx, method)
+		return err
+	})
+	return s, err
+}
+
+// fetch gets blocks from..to (or fewer: the server caps its answers) from
+// p's untrusted port.
+func (ps *peerSet) fetch(ctx context.Context, p *peer, from, to uint64) ([][]byte, error) {
+	p.mu.Lock()
+	url := p.untrusted
+	p.mu.Unlock()
+	if url == "" {
+		var err error
+		if url, err = ps.str(ctx, p, "author_getUntrustedUrl"); err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		p.untrusted = url
+		p.mu.Unlock()
+	}
+	return fetchBlocks(ctx, url, ps.shard, from, to)
+}
+
+// fetchBlocks calls sidechain_fetchBlocksFromPeer on an untrusted port.
+func fetchBlocks(ctx context.Context, url string, shard sidechain.ShardID, from, to uint64) ([][]byte, error) {
+	d := ws.Dialer{HandshakeTimeout: 10 * time.Second}
+	wc, _, err := d.DialContext(ctx, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch blocks: dial %s: %w", url, err)
+	}
+	wc.SetReadLimit(2 * MaxFetchBytes)
+	conn := jsonrpc2.NewConn(ctx, jsonrpcws.NewObjectStream(wc), jsonrpc2.HandlerWithError(func(context.Context, *jsonrpc2.Conn, *jsonrpc2.Request) (any, error) { return nil, nil }))
+	defer conn.Close()
+	var hexes []string
+	if err := conn.Call(ctx, "sidechain_fetchBlocksFromPeer", []any{shard.String(), from, to}, &hexes); err != nil {
+		return nil, fmt.Errorf("fetch blocks %d..%d from %s: %w", from, to, url, err)
+	}
+	out := make([][]byte, 0, len(hexes))
+	for _, h := range hexes {
+		b, err := hex.DecodeString(strings.TrimPrefix(h, "0x"))
+		if err != nil {
+			return nil, fmt.Errorf("fetch blocks from %s: %w", url, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// dialMuRa opens a TCP connection to a peer's MU-RA port, asked of the peer
+// over its attested RPC.
+func (ps *peerSet) dialMuRa(ctx context.Context, p *peer) (net.Conn, error) {
+	addr, err := ps.str(ctx, p, "author_getMuRaUrl")
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return d.DialContext(dctx, "tcp", strings.TrimPrefix(addr, "tcp://"))
+}
