@@ -256,12 +256,17 @@ func (e *Enclave) refreshViewLocked(ctx context.Context, v *lightclient.Verified
 		e.log.Info("shard authorities", "height", v.Height, "count", len(view.Authorities), "members", len(view.Members))
 	}
 	e.sync.View = *view
+	e.viewLive = true
 }
 
 // viewFreshLocked reports whether the view was read at the light client's
 // height, so that its facts are the chain's current ones.
+// A view restored from sealed progress is not fresh until this run
+// verified a block: the chain may have moved on while the enclave was down
+// (paid, confirmed, changed its authorities), so it acts on nothing it read
+// before a restart.
 func (e *Enclave) viewFreshLocked() bool {
-	return e.sync.View.Height != 0 && e.sync.View.Height == e.lc.Height()
+	return e.viewLive && e.sync.View.Height != 0 && e.sync.View.Height == e.lc.Height()
 }
 
 // readUnpaidLocked reads, at the fresh view's height, whether the chain

@@ -19,6 +19,7 @@ import (
 	"github.com/integritee-go/integritee/enclave/pool"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/enclave/tee"
+	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/sidechain"
@@ -91,6 +92,7 @@ type Enclave struct {
 	sync        syncMeta
 	heads       map[int64]verifiedHead // recent verified parentchain blocks
 	halted      error                  // set for good once the state is found behind the chain
+	viewLive    bool                   // the view was read in this run (not restored from sealed progress)
 	warnedJoin  bool                   // logged once that a fresh enclave must join
 	confirms    []types.Call           // parentchain confirmations due after the next commit
 	queue       blockQueue             // peers' blocks that wait for a parent or a parentchain block
@@ -102,6 +104,10 @@ type Enclave struct {
 	// confirmation, and the parentchain height it was sent at.
 	confirmSent   uint64
 	confirmSentAt int64
+	// outboxAt is the block each outbox entry appeared in; anchorChecked
+	// the last parentchain-confirmed block found on this enclave's chain.
+	outboxAt      map[[32]byte]uint64
+	anchorChecked scmodule.BlockConfirmation
 	stats         Stats
 }
 

@@ -282,6 +282,7 @@ func (e *Enclave) install(p provision) error {
 	}
 	e.head, e.headHash = b, e.sc.Hash(b)
 	e.lastSlot = e.slotOf(b)
+	e.trackOutboxLocked(b.Header.Number)
 	e.log.Info("joined the shard over mutual attestation", "block", b.Header.Number, "shielding_key_changed", true)
 	return nil
 }

@@ -93,10 +93,7 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 			e.sync.Announced = true
 		}
 	}
-	e.flushConfirmsLocked(ctx)
-	if len(e.unshields) > 0 {
-		e.sendUnshieldsLocked(ctx) // resends overdue ones
-	}
+	e.afterCommitLocked(ctx)
 	if v.Height%idleSaveEvery == 0 && len(e.confirms) == 0 {
 		e.saveIdleLocked()
 	}

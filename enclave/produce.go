@@ -56,6 +56,9 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	if e.behindLocked() {
 		return nil, nil // peers' blocks above the head wait: on-boarding first
 	}
+	if e.sync.L1Number < e.headL1Locked() {
+		return nil, nil // the head (a peer's, or a join's) is ahead of this enclave's parentchain sync
+	}
 	// The block runs in a transaction the state never takes directly: its
 	// diff reaches the state through the import path below, as a peer's
 	// block does.
@@ -141,7 +144,7 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	e.confirms = append(e.confirms, confirms...)
 	e.stats.BlocksProposed++
 	e.host.BroadcastBlock(raw)
-	e.afterCommitLocked(ctx, b)
+	e.afterCommitLocked(ctx)
 	return b, nil
 }
 
@@ -182,6 +185,7 @@ func (e *Enclave) commitLocked(ctx context.Context, b *sidechain.Block, raw []by
 		}
 	}
 	e.pool.MarkInBlock(ops, e.headHash)
+	e.trackOutboxLocked(n)
 	e.log.Debug("sidechain block", "number", n, "ops", len(ops), "hash", e.headHash)
 	return nil
 }
@@ -201,30 +205,108 @@ func (e *Enclave) snapshotLocked(n uint64) error {
 }
 
 // afterCommitLocked does what follows a committed block on the parentchain:
-// queued confirmations, unshieldings of the outbox, and finality.
-func (e *Enclave) afterCommitLocked(ctx context.Context, b *sidechain.Block) {
+// queued confirmations, finality, and unshieldings of the outbox.
+func (e *Enclave) afterCommitLocked(ctx context.Context) {
 	e.flushConfirmsLocked(ctx)
+	e.finalizeLocked(ctx)
 	e.sendUnshieldsLocked(ctx)
-	// Only the primary of the parentchain's ShardStatus confirms, with the
-	// ancestor the chain holds, both as read by proof at the verified head.
+}
+
+// isPrimaryLocked reports whether this enclave is the shard's primary (the
+// first of its authorities) in the fresh, proven view. A primary that falls
+// silent leaves the authority set after the chain's silence bound, and the
+// next authority becomes the primary: finality and payouts fall back to it.
+func (e *Enclave) isPrimaryLocked() bool {
 	a := e.sync.View.Authorities
-	if !e.viewFreshLocked() || len(a) == 0 || a[0] != e.Signer() || b.Header.Number < e.nextFinalizationLocked(b.Header.Number) {
+	return e.viewFreshLocked() && len(a) > 0 && a[0] == e.Signer()
+}
+
+// finalizeLocked is the primary's duty: confirm the head on the parentchain
+// (confirm_imported_sidechain_block, on top of the chain's proven last
+// confirmed block) every FinalizationInterval blocks, and at once when the
+// outbox holds unshieldings of blocks not yet confirmed, since payouts wait
+// for their block's confirmation.
+func (e *Enclave) finalizeLocked(ctx context.Context) {
+	if e.head == nil || !e.isPrimaryLocked() || e.halted != nil {
 		return
 	}
-	if f := e.sync.View.Finalized; e.confirmSent != 0 && (f == nil || f.Number < e.confirmSent) && e.lc.Height()-e.confirmSentAt < resendAfter {
+	n := e.head.Header.Number
+	f := e.sync.View.Finalized
+	if f != nil && f.Number >= n {
+		return
+	}
+	urgent := false
+	for _, at := range e.outboxAt {
+		if f == nil || at > f.Number {
+			urgent = true
+			break
+		}
+	}
+	if !urgent && n < e.nextFinalizationLocked(n) {
+		return
+	}
+	if e.confirmSent != 0 && (f == nil || f.Number < e.confirmSent) && e.lc.Height()-e.confirmSentAt < resendAfter {
 		return // a confirmation is on its way
 	}
-	args := scmodule.ConfirmImportedSidechainBlockArgs{Shard: e.shard, Candidate: scmodule.BlockConfirmation{Number: b.Header.Number, Hash: e.headHash}}
-	args.Ancestor = e.sync.View.Finalized
+	args := scmodule.ConfirmImportedSidechainBlockArgs{Shard: e.shard, Candidate: scmodule.BlockConfirmation{Number: n, Hash: e.headHash}, Ancestor: f}
 	call, err := types.NewCall(e.codec, scmodule.ModuleName, "confirm_imported_sidechain_block", args)
 	if err != nil {
 		return
 	}
 	if err := e.sendLocked(ctx, call); err != nil {
-		e.log.Warn("sidechain finality confirmation failed", "block", b.Header.Number, "err", err)
+		e.log.Warn("sidechain finality confirmation failed", "block", n, "err", err)
 		return
 	}
-	e.confirmSent, e.confirmSentAt = b.Header.Number, e.lc.Height()
+	e.confirmSent, e.confirmSentAt = n, e.lc.Height()
+}
+
+// trackOutboxLocked records the block in which each outbox entry first
+// appeared (after a restart: the head, a conservative bound).
+func (e *Enclave) trackOutboxLocked(n uint64) {
+	if e.outboxAt == nil {
+		e.outboxAt = map[[32]byte]uint64{}
+	}
+	seen := map[[32]byte]bool{}
+	for _, u := range e.state.Outbox() {
+		seen[u.CallHash] = true
+		if _, ok := e.outboxAt[u.CallHash]; !ok {
+			e.outboxAt[u.CallHash] = n
+		}
+	}
+	for h := range e.outboxAt {
+		if !seen[h] {
+			delete(e.outboxAt, h)
+		}
+	}
+}
+
+// anchoredLocked returns the number of the parentchain's last confirmed
+// sidechain block if this enclave's chain holds that very block (0 if
+// none is, or the confirmed block is not this chain's).
+func (e *Enclave) anchoredLocked() uint64 {
+	f := e.sync.View.Finalized
+	if f == nil || e.head == nil || f.Number > e.head.Header.Number {
+		return 0
+	}
+	if f.Number == e.head.Header.Number {
+		if f.Hash == e.headHash {
+			return f.Number
+		}
+		return 0
+	}
+	if e.anchorChecked == *f {
+		return f.Number
+	}
+	raw, err := e.host.BlockByNumber(e.shard, f.Number)
+	if err != nil {
+		return 0
+	}
+	b, err := e.sc.Decode(raw)
+	if err != nil || e.sc.Hash(b) != f.Hash {
+		return 0
+	}
+	e.anchorChecked = *f
+	return f.Number
 }
 
 // resendAfter is how many parentchain blocks an unshielding may take before
@@ -246,6 +328,10 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 		// the sidechain never had); only a state with blocks pays out.
 		return
 	}
+	if !e.isPrimaryLocked() {
+		return // the primary pays out; another authority once it is gone
+	}
+	anchored := e.anchoredLocked()
 	now := e.lc.Height()
 	var unread []stf.Unshielding
 	for _, u := range e.state.Outbox() {
@@ -264,6 +350,9 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 	for _, u := range e.state.Outbox() {
 		if at, sent := e.unshields[u.CallHash]; sent && now-at < resendAfter {
 			continue
+		}
+		if at, ok := e.outboxAt[u.CallHash]; !ok || at > anchored {
+			continue // its block is not confirmed on the parentchain yet: a fork could still drop it
 		}
 		if !e.sync.View.Unpaid[u.CallHash] {
 			continue // paid, or not proven unpaid
@@ -296,6 +385,5 @@ func (e *Enclave) ResendPending(ctx context.Context) {
 	if e.halted != nil {
 		return
 	}
-	e.flushConfirmsLocked(ctx)
-	e.sendUnshieldsLocked(ctx)
+	e.afterCommitLocked(ctx)
 }

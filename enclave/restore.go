@@ -121,6 +121,7 @@ func (e *Enclave) restore() error {
 	}
 	e.head, e.headHash = head, e.sc.Hash(head)
 	e.lastSlot = uint64(head.Data.Timestamp / e.cfg.SlotDuration.Milliseconds())
+	e.trackOutboxLocked(head.Header.Number)
 
 	if err := e.getSealed(numberKey(keySyncPrefix, head.Header.Number), "sync", &e.sync); err != nil {
 		return fmt.Errorf("enclave: parentchain progress of block %d: %w", head.Header.Number, err)
