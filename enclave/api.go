@@ -41,6 +41,9 @@ type Host interface {
 	// LastBlock returns the shard's highest stored block (ErrNotFound if
 	// none).
 	LastBlock(shard sidechain.ShardID) ([]byte, error)
+	// DeleteBlocksFrom removes the shard's stored blocks numbered n and
+	// above (a fork's losing branch after a rollback).
+	DeleteBlocksFrom(shard sidechain.ShardID, n uint64) error
 	// BroadcastBlock sends a block to the shard's other validateers.
 	BroadcastBlock(raw []byte)
 	// ForwardOperation sends an encrypted trusted operation submitted here

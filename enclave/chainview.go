@@ -248,15 +248,20 @@ func (e *Enclave) refreshViewLocked(ctx context.Context, v *lightclient.Verified
 		e.log.Warn("parentchain state refused; acting on no parentchain fact until a later block proves one", "height", v.Height, "err", err)
 		return
 	}
-	if err := e.checkNotBehindLocked(view); err != nil {
-		e.haltLocked(err)
-		return
-	}
 	if len(view.Authorities) != len(e.sync.View.Authorities) {
 		e.log.Info("shard authorities", "height", v.Height, "count", len(view.Authorities), "members", len(view.Members))
 	}
 	e.sync.View = *view
 	e.viewLive = true
+	// Behind the chain: the view still serves to check peers' blocks (the
+	// way to catch up), but the enclave authors, confirms and pays nothing
+	// until its state holds what the chain knows.
+	if err := e.checkNotBehindLocked(view); err != nil {
+		e.haltLocked(err)
+	} else if e.halted != nil {
+		e.log.Info("caught up with the parentchain's view of the shard; acting again", "head", e.headNumberLocked())
+		e.halted = nil
+	}
 }
 
 // viewFreshLocked reports whether the view was read at the light client's
@@ -336,10 +341,15 @@ func forkedError(seqs []uint64) error {
 	return ErrHalted.Wrap("the parentchain paid other calls under this state's unshieldings %v", seqs)
 }
 
-// haltLocked stops the enclave for good: its state is behind the chain's.
+// haltLocked stops the enclave from acting while its state is behind the
+// chain's: it authors, confirms and pays nothing, and only imports peers'
+// blocks, until a view shows it caught up. A lone enclave started from an
+// old copy of its files therefore stays halted; one with peers catches up.
 func (e *Enclave) haltLocked(err error) {
+	if e.halted == nil {
+		e.log.Error("halting: the parentchain knows more of this shard than the enclave's state; catching up from peers", "err", err)
+	}
 	e.halted = err
-	e.log.Error("halting: the parentchain knows more of this shard than the enclave's state", "err", err)
 }
 
 // checkNotBehindLocked compares verified chain state with the enclave's

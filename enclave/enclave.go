@@ -107,6 +107,11 @@ type Enclave struct {
 	// outboxAt is the block each outbox entry appeared in; anchorChecked
 	// the last parentchain-confirmed block found on this enclave's chain.
 	outboxAt      map[[32]byte]uint64
+	unfinal       []inBlock // blocks whose operations' watchers wait for Finalized
+	// recentCalls are the calls of unfinal blocks this enclave had pooled,
+	// pooled again if a fork drops their block.
+	recentCalls map[[32]byte]*stf.SignedCall
+	forkAt      uint64 // lowest height of a competing block not yet resolved
 	anchorChecked scmodule.BlockConfirmation
 	stats         Stats
 }
@@ -126,6 +131,9 @@ type syncMeta struct {
 	// Heads are the last verified parentchain blocks, so that a restarted
 	// enclave can still check the layer-one heads of its peers' blocks.
 	Heads []sealedHead `cbor:"8,keyasint,omitempty"`
+	// Taken holds inbox entries that blocks took, until a block at or above
+	// them is anchored: a fork's rollback gives them back.
+	Taken []l1Block `cbor:"9,keyasint,omitempty"`
 }
 
 // Stats are counters the host exports as metrics.
@@ -144,6 +152,9 @@ type Stats struct {
 	// Forks counts peers' blocks that competed with a block this enclave
 	// already holds at the same height (refused: the first seen stays).
 	Forks uint64
+	// Rollbacks counts forks this enclave lost: it rolled its state back to
+	// the common ancestor and took the winning branch.
+	Rollbacks uint64
 	// Queued is the number of peers' blocks waiting for a parent or for
 	// their parentchain block; Behind how many blocks the highest of them is
 	// ahead of the head.

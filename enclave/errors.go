@@ -1,6 +1,10 @@
 package enclave
 
-import "github.com/integritee-go/integritee/parentchain/types"
+import (
+	"errors"
+
+	"github.com/integritee-go/integritee/parentchain/types"
+)
 
 // ModuleName names the enclave's errors.
 const ModuleName = "enclave"
@@ -16,11 +20,12 @@ var (
 	// ErrCommitFailed is fatal: a block could not be stored after its state
 	// was applied in memory; the host must stop and restart the enclave.
 	ErrCommitFailed = types.NewError(ModuleName, 7, "CommitFailed", "storing a block failed; restart required")
-	// ErrHalted is fatal: the enclave saw, in verified parentchain state,
-	// payouts or a confirmed sidechain block its own state does not know.
-	// Its state is older than the chain's (an old copy of its files), and
-	// acting on it could pay out funds again, so it refuses to act.
-	ErrHalted = types.NewError(ModuleName, 9, "StateBehindChain", "the parentchain knows payouts or sidechain blocks this enclave's state does not; it halts")
+	// ErrHalted: the enclave saw, in verified parentchain state, payouts or
+	// a confirmed sidechain block its own state does not know. Its state is
+	// older than the chain's (an old copy of its files, or a long stop), and
+	// acting on it could pay out funds again, so it acts on nothing until
+	// it has caught up from its peers; alone, it stays halted.
+	ErrHalted = types.NewError(ModuleName, 9, "StateBehindChain", "the parentchain knows payouts or sidechain blocks this enclave's state does not; it halts until it caught up from its peers")
 	// ErrBadParentchainProof: the host's answer for a parentchain state key
 	// does not verify against the app hash of a verified block.
 	ErrBadParentchainProof = types.NewError(ModuleName, 8, "BadParentchainProof", "parentchain state proof does not verify")
@@ -32,7 +37,16 @@ var (
 	// ErrCompetingBlock: a block at a height this enclave already holds
 	// another block for (a fork); the block held stays.
 	ErrCompetingBlock = types.NewError(ModuleName, 12, "CompetingBlock", "another block of the shard holds this height already")
+	// ErrForkAncestor: the blocks given to ResolveFork start above the
+	// common ancestor; the host fetches from further back.
+	ErrForkAncestor = types.NewError(ModuleName, 13, "ForkAncestorMissing", "the fork's blocks do not reach back to a block this enclave holds")
 )
+
+// IsWaiting reports whether err means a block waits in the import queue
+// (for its parent or its parentchain block) rather than a refusal.
+func IsWaiting(err error) bool {
+	return errors.Is(err, ErrBlockAhead) || errors.Is(err, ErrLayerOneAhead)
+}
 
 // errName is what the enclave logs of an error that may carry private data
 // (the state transition function's errors name accounts and balances): the

@@ -49,14 +49,56 @@ func (e *Enclave) headL1Locked() int64 {
 
 // dropInboxThroughLocked forgets the inbox entries a block with layer-one
 // head h has taken.
+// They are kept aside (Taken) until a block at or above them is anchored
+// on the parentchain: a fork that rolls the block back gives them back.
 func (e *Enclave) dropInboxThroughLocked(h int64) {
 	i := 0
 	for i < len(e.sync.Inbox) && e.sync.Inbox[i].Height <= h {
 		i++
 	}
 	if i > 0 {
+		e.sync.Taken = append(e.sync.Taken, e.sync.Inbox[:i]...)
+		if len(e.sync.Taken) > maxTaken {
+			e.sync.Taken = append([]l1Block(nil), e.sync.Taken[len(e.sync.Taken)-maxTaken:]...)
+		}
 		e.sync.Inbox = append([]l1Block(nil), e.sync.Inbox[i:]...)
 	}
+}
+
+// maxTaken bounds the taken inbox entries kept for a rollback.
+const maxTaken = 4096
+
+// pruneTakenLocked forgets taken entries at or below the anchored block's
+// layer-one head: no fork rolls those back.
+func (e *Enclave) pruneTakenLocked(anchoredL1 int64) {
+	i := 0
+	for i < len(e.sync.Taken) && e.sync.Taken[i].Height <= anchoredL1 {
+		i++
+	}
+	if i > 0 {
+		e.sync.Taken = append([]l1Block(nil), e.sync.Taken[i:]...)
+	}
+}
+
+// untakeLocked gives back the taken entries above h (a rollback to a block
+// with layer-one head h), in chain order before the inbox's own.
+func (e *Enclave) untakeLocked(h int64) {
+	var back, keep []l1Block
+	for _, b := range e.sync.Taken {
+		if b.Height > h {
+			back = append(back, b)
+		} else {
+			keep = append(keep, b)
+		}
+	}
+	e.sync.Taken = keep
+	var rest []l1Block
+	for _, b := range e.sync.Inbox {
+		if len(back) == 0 || b.Height > back[len(back)-1].Height {
+			rest = append(rest, b)
+		}
+	}
+	e.sync.Inbox = append(back, rest...)
 }
 
 // inboxDueLocked reports whether the inbox holds calls up to the verified

@@ -29,9 +29,6 @@ func (e *Enclave) NextParentchainHeight() int64 {
 func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Input, now time.Time) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.halted != nil {
-		return e.halted
-	}
 	v, err := e.lc.Verify(in, now)
 	if err != nil {
 		return err
@@ -74,6 +71,7 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 	e.refreshViewLocked(ctx, v)
 	e.recordHeadLocked(v.Height, v.Hash)
 	if e.halted != nil {
+		e.drainQueueLocked(ctx)
 		return e.halted
 	}
 	// A newly registered enclave announces itself to the shard (it enters
@@ -93,7 +91,8 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 			e.sync.Announced = true
 		}
 	}
-	e.afterCommitLocked(ctx)
+	// What is due on the parentchain goes out in SendDue, once the host
+	// synced its batch.
 	if v.Height%idleSaveEvery == 0 && len(e.confirms) == 0 {
 		e.saveIdleLocked()
 	}

@@ -115,6 +115,7 @@ func (env *chainEnv) sync() {
 			env.t.Fatalf("import parentchain block %d: %v", h, err)
 		}
 	}
+	env.e.SendDue(context.Background()) // as the host does after each batch
 }
 
 func (env *chainEnv) call(module, method string, args any) types.Call {
@@ -381,7 +382,7 @@ func TestLyingHostStallsTheEnclaveButNeverMisleadsIt(t *testing.T) {
 			t.Fatalf("%s: authored a block without knowing the authorities", l.name)
 		}
 		slot++
-		e.ResendPending(context.Background())
+		e.SendDue(context.Background())
 		if got := len(env.h.sentTxs()); got != sent {
 			t.Fatalf("%s: sent %d parentchain txs on a refused view", l.name, got-sent)
 		}
@@ -442,7 +443,7 @@ func TestUnshieldIsPaidOnceWhateverTheHostDoes(t *testing.T) {
 	// it already paid.
 	env.e = env.start()
 	e = env.e
-	e.ResendPending(context.Background())
+	e.SendDue(context.Background())
 	if res := env.block(); len(res) != 0 {
 		t.Fatalf("sent on a restored view after a restart: %+v", res)
 	}
@@ -467,7 +468,7 @@ func TestUnshieldIsPaidOnceWhateverTheHostDoes(t *testing.T) {
 		t.Fatal("a verified payout stayed in the outbox")
 	}
 	sent := len(env.h.sentTxs())
-	e.ResendPending(context.Background())
+	e.SendDue(context.Background())
 	if got := len(env.h.sentTxs()); got != sent {
 		t.Fatal("a paid unshielding was sent again")
 	}
@@ -887,7 +888,7 @@ func TestRollbackHaltsInsteadOfPayingTwice(t *testing.T) {
 	if _, err := e.OnSlot(context.Background(), slotTime(9)); !errors.Is(err, ErrHalted) {
 		t.Fatalf("a halted enclave's slot: %v", err)
 	}
-	e.ResendPending(context.Background())
+	e.SendDue(context.Background())
 	if got := len(env.h.sentTxs()); got != sent {
 		t.Fatal("a halted enclave sent parentchain transactions")
 	}
@@ -946,7 +947,7 @@ func TestWipedStateRestartsNothing(t *testing.T) {
 	if got := balance(t, e, dave); got != "0" {
 		t.Fatalf("the wiped enclave's state shows Dave %s: parentchain calls changed a state without a block", got)
 	}
-	e.ResendPending(context.Background())
+	e.SendDue(context.Background())
 	for k := 10; k < 14; k++ {
 		if b := onSlot(t, e, k); b != nil {
 			t.Fatal("a wiped enclave started the shard afresh")

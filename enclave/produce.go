@@ -184,7 +184,18 @@ func (e *Enclave) commitLocked(ctx context.Context, b *sidechain.Block, raw []by
 			e.log.Error("state snapshot failed", "block", n, "err", err)
 		}
 	}
+	if e.recentCalls == nil {
+		e.recentCalls = map[[32]byte]*stf.SignedCall{}
+	}
+	for _, h := range ops {
+		if en, ok := e.pool.Get(h); ok {
+			e.recentCalls[h] = en.Op
+		}
+	}
 	e.pool.MarkInBlock(ops, e.headHash)
+	if len(ops) > 0 {
+		e.unfinal = append(e.unfinal, inBlock{number: n, hash: e.headHash, ops: ops})
+	}
 	e.trackOutboxLocked(n)
 	e.log.Debug("sidechain block", "number", n, "ops", len(ops), "hash", e.headHash)
 	return nil
@@ -210,6 +221,39 @@ func (e *Enclave) afterCommitLocked(ctx context.Context) {
 	e.flushConfirmsLocked(ctx)
 	e.finalizeLocked(ctx)
 	e.sendUnshieldsLocked(ctx)
+	e.notifyFinalizedLocked()
+}
+
+// inBlock is a block whose operations' watchers wait for Finalized.
+type inBlock struct {
+	number uint64
+	hash   sidechain.Hash
+	ops    [][32]byte
+}
+
+// idleFinalityAfter is how many parentchain blocks the head may wait
+// unconfirmed before the primary confirms it although the finalization
+// interval is not reached, so that a quiet shard's last blocks are anchored
+// too (and their watchers learn it).
+const idleFinalityAfter = 5
+
+// notifyFinalizedLocked tells the watchers of operations in blocks the
+// parentchain anchored on this enclave's chain.
+func (e *Enclave) notifyFinalizedLocked() {
+	if len(e.unfinal) == 0 {
+		return
+	}
+	anchored := e.anchoredLocked()
+	i := 0
+	for ; i < len(e.unfinal) && e.unfinal[i].number <= anchored; i++ {
+		e.pool.MarkFinalized(e.unfinal[i].ops, e.unfinal[i].hash)
+		for _, h := range e.unfinal[i].ops {
+			delete(e.recentCalls, h)
+		}
+	}
+	if i > 0 {
+		e.unfinal = append([]inBlock(nil), e.unfinal[i:]...)
+	}
 }
 
 // isPrimaryLocked reports whether this enclave is the shard's primary (the
@@ -235,6 +279,9 @@ func (e *Enclave) finalizeLocked(ctx context.Context) {
 	if f != nil && f.Number >= n {
 		return
 	}
+	if v := e.sync.View; v.Height-v.SelfActivity+2 > int64(v.Params.ShardSilenceBlocks) {
+		return // it may be out of the authority set when the call lands; its heartbeat goes first
+	}
 	urgent := false
 	for _, at := range e.outboxAt {
 		if f == nil || at > f.Number {
@@ -242,7 +289,7 @@ func (e *Enclave) finalizeLocked(ctx context.Context) {
 			break
 		}
 	}
-	if !urgent && n < e.nextFinalizationLocked(n) {
+	if !urgent && n < e.nextFinalizationLocked(n) && e.lc.Height()-e.headL1Locked() < idleFinalityAfter {
 		return
 	}
 	if e.confirmSent != 0 && (f == nil || f.Number < e.confirmSent) && e.lc.Height()-e.confirmSentAt < resendAfter {
@@ -290,6 +337,7 @@ func (e *Enclave) anchoredLocked() uint64 {
 	}
 	if f.Number == e.head.Header.Number {
 		if f.Hash == e.headHash {
+			e.pruneTakenLocked(e.headL1Locked())
 			return f.Number
 		}
 		return 0
@@ -306,6 +354,7 @@ func (e *Enclave) anchoredLocked() uint64 {
 		return 0
 	}
 	e.anchorChecked = *f
+	e.pruneTakenLocked(b.Data.LayerOneHead.Number)
 	return f.Number
 }
 
@@ -376,10 +425,13 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 	}
 }
 
-// ResendPending sends what a restart may have left undone: queued
-// confirmations and outbox unshieldings. The host calls it once the
-// parentchain is synced.
-func (e *Enclave) ResendPending(ctx context.Context) {
+// SendDue sends what is due on the parentchain: queued confirmations
+// (announcements, heartbeats, processed blocks), the primary's finality
+// confirmation and payouts, and tells watchers of anchored blocks. The
+// host calls it after each batch of parentchain blocks it synced (and once
+// after a restart): facts proven at intermediate heights of a batch are
+// already stale, and calls made on them would only fail on the chain.
+func (e *Enclave) SendDue(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.halted != nil {

@@ -119,9 +119,6 @@ func (e *Enclave) behindLocked() bool {
 
 // importPeerLocked imports a peer's block, or queues it if it must wait.
 func (e *Enclave) importPeerLocked(ctx context.Context, b *sidechain.Block, raw []byte) error {
-	if e.halted != nil {
-		return e.halted
-	}
 	if err := e.checkShardOf(b); err != nil {
 		return err
 	}
@@ -131,6 +128,10 @@ func (e *Enclave) importPeerLocked(ctx context.Context, b *sidechain.Block, raw 
 	}
 	if e.head != nil && !slices.Contains(e.sync.View.Members, b.Data.Author) && !slices.Contains(e.authoritiesAtLocked(e.sync.L1Number), b.Data.Author) {
 		return ErrBadBlock.Wrap("author %s is not an enclave of the shard", b.Data.Author)
+	}
+	if b.Header.Number == head+1 && e.head != nil && b.Header.ParentHash != e.headHash {
+		e.noteForkLocked(b.Header.Number)
+		return ErrCompetingBlock.Wrap("block %d's parent %s is not the head %s", b.Header.Number, b.Header.ParentHash, e.headHash)
 	}
 	if b.Header.Number > head+1 {
 		if !e.queue.add(b, raw) {
@@ -166,18 +167,22 @@ func (e *Enclave) knownOrCompetingLocked(b *sidechain.Block) error {
 			return nil
 		}
 	}
-	e.stats.Forks++
-	e.log.Warn("competing sidechain block refused: this enclave holds another block at its height", "number", b.Header.Number, "author", b.Data.Author)
+	e.noteForkLocked(b.Header.Number)
+	e.log.Warn("competing sidechain block: this enclave holds another block at its height; resolving the fork", "number", b.Header.Number, "author", b.Data.Author)
 	return ErrCompetingBlock.Wrap("block %d", b.Header.Number)
 }
 
 // drainQueueLocked imports the queued blocks that became ready.
 func (e *Enclave) drainQueueLocked(ctx context.Context) {
-	for e.halted == nil {
+	for {
 		e.queue.dropThrough(e.headNumberLocked())
 		q, ok := e.queue.take(e.headNumberLocked() + 1)
 		if !ok {
 			return
+		}
+		if e.head != nil && q.b.Header.ParentHash != e.headHash {
+			e.noteForkLocked(q.b.Header.Number)
+			continue
 		}
 		err := e.importLocked(ctx, q.b, q.raw, false)
 		if errors.Is(err, ErrLayerOneAhead) {

@@ -77,44 +77,8 @@ func (e *Enclave) restore() error {
 		return fmt.Errorf("enclave: stored head block: %w", err)
 	}
 
-	from := uint64(0)
-	var idx snapshotIndex
-	if err := e.getSealed(keySnapshotIndex, "snapshot-index", &idx); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := e.rebuildStateLocked(head.Header.Number); err != nil {
 		return err
-	}
-	for i := len(idx.Numbers) - 1; i >= 0; i-- {
-		n := idx.Numbers[i]
-		if n > head.Header.Number {
-			continue
-		}
-		var snap snapshotBlob
-		if err := e.getSealed(numberKey(keySnapshotPrefix, n), "snapshot", &snap); err != nil {
-			e.log.Warn("snapshot unusable; trying an older one", "number", n, "err", err)
-			continue
-		}
-		st, err := stf.StateFromSnapshot(snap.Snapshot)
-		if err != nil {
-			return fmt.Errorf("enclave: snapshot %d: %w", n, err)
-		}
-		e.state, e.stateHash, from = st, snap.StateHash, n
-		break
-	}
-	e.log.Info("restoring state", "snapshot", from, "head", head.Header.Number)
-	for n := from + 1; n <= head.Header.Number; n++ {
-		raw, err := e.host.BlockByNumber(e.shard, n)
-		if err != nil {
-			return fmt.Errorf("enclave: replay block %d: %w", n, err)
-		}
-		b, err := e.sc.Decode(raw)
-		if err != nil {
-			return fmt.Errorf("enclave: replay block %d: %w", n, err)
-		}
-		if _, err := e.applyBlockDiff(b); err != nil {
-			return fmt.Errorf("enclave: replay block %d: %w", n, err)
-		}
-		if (n-from)%1000 == 0 {
-			e.log.Info("replaying blocks", "at", n, "head", head.Header.Number)
-		}
 	}
 	if e.stateHash != head.Data.StateHashAfter {
 		return fmt.Errorf("enclave: restored state hash %x, head block says %x", e.stateHash[:8], head.Data.StateHashAfter[:8])
@@ -142,6 +106,53 @@ func (e *Enclave) restore() error {
 		return err
 	}
 	e.log.Info("state restored", "block", head.Header.Number, "parentchain", lc.Height(), "accounts_state_bytes", e.state.Size())
+	return nil
+}
+
+// rebuildStateLocked makes the state that after the stored block n: the
+// latest snapshot at or below n, then the stored blocks after it replayed.
+func (e *Enclave) rebuildStateLocked(n uint64) error {
+	e.state = e.stf.Genesis()
+	e.stateHash = e.state.SnapshotHash()
+	from := uint64(0)
+	var idx snapshotIndex
+	if err := e.getSealed(keySnapshotIndex, "snapshot-index", &idx); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	for i := len(idx.Numbers) - 1; i >= 0; i-- {
+		k := idx.Numbers[i]
+		if k > n {
+			continue
+		}
+		var snap snapshotBlob
+		if err := e.getSealed(numberKey(keySnapshotPrefix, k), "snapshot", &snap); err != nil {
+			e.log.Warn("snapshot unusable; trying an older one", "number", k, "err", err)
+			continue
+		}
+		st, err := stf.StateFromSnapshot(snap.Snapshot)
+		if err != nil {
+			return fmt.Errorf("enclave: snapshot %d: %w", k, err)
+		}
+		e.state, e.stateHash, from = st, snap.StateHash, k
+		break
+	}
+	e.log.Info("restoring state", "snapshot", from, "block", n)
+	for k := from + 1; k <= n; k++ {
+		raw, err := e.host.BlockByNumber(e.shard, k)
+		if err != nil {
+			return fmt.Errorf("enclave: replay block %d: %w", k, err)
+		}
+		b, err := e.sc.Decode(raw)
+		if err != nil {
+			return fmt.Errorf("enclave: replay block %d: %w", k, err)
+		}
+		if _, err := e.applyBlockDiff(b); err != nil {
+			return fmt.Errorf("enclave: replay block %d: %w", k, err)
+		}
+		if (k-from)%1000 == 0 {
+			e.log.Info("replaying blocks", "at", k, "to", n)
+		}
+	}
 	return nil
 }
 

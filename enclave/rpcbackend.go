@@ -109,6 +109,10 @@ func fromPool(ev pool.StatusEvent) rpc.Status {
 		return rpc.Status{Kind: rpc.Invalid, Reason: ev.Reason}
 	case pool.Dropped:
 		return rpc.Status{Kind: rpc.Dropped}
+	case pool.Retracted:
+		return rpc.Status{Kind: rpc.Retracted}
+	case pool.Finalized:
+		return rpc.Status{Kind: rpc.Finalized, BlockHash: ev.BlockHash}
 	}
 	return rpc.Status{Kind: rpc.Submitted}
 }

@@ -50,6 +50,10 @@ func (h *host) DeleteState(key string) error {
 
 func (h *host) StoreBlock(b *sidechain.Block, raw []byte) error { return h.blocks.Put(b, raw) }
 
+func (h *host) DeleteBlocksFrom(shard sidechain.ShardID, n uint64) error {
+	return h.blocks.DeleteFrom(shard, n)
+}
+
 func (h *host) BlockByNumber(shard sidechain.ShardID, n uint64) ([]byte, error) {
 	raw, err := h.blocks.ByNumber(shard, n)
 	if errors.Is(err, blockstore.ErrNotFound) {

@@ -145,10 +145,42 @@ func (s *Service) catchUpLoop(ctx context.Context) {
 			return
 		case <-time.After(s.cfg.SlotDuration):
 		}
+		if n, ok := s.enc.ForkPoint(); ok {
+			s.resolveFork(ctx, n)
+		}
 		if from, to, ok := s.enc.MissingBlocks(); ok {
 			if n, err := s.catchUp(ctx, from, to, to-from > 100); err != nil && ctx.Err() == nil {
 				s.log.Warn("fetching missing blocks", "from", from, "to", to, "imported", n, "err", err)
 			}
+		}
+	}
+}
+
+// resolveFork hands each peer's blocks from below the competing height n to
+// the enclave, which keeps its branch or switches to the peer's by the
+// fork choice (enclave.ResolveFork), reaching further back while the
+// common ancestor is not among them.
+func (s *Service) resolveFork(ctx context.Context, n uint64) {
+	for _, p := range s.host.peers.refresh(ctx) {
+		for back := uint64(16); ; back *= 4 {
+			from := uint64(1)
+			if n > back {
+				from = n - back
+			}
+			raws, err := s.host.peers.fetch(ctx, p, from, from+MaxFetchBlocks-1)
+			if err != nil || len(raws) == 0 {
+				break
+			}
+			switched, err := s.enc.ResolveFork(ctx, raws)
+			if errors.Is(err, enclave.ErrForkAncestor) && from > 1 {
+				continue
+			}
+			if err != nil {
+				s.log.Warn("fork resolution with a peer failed", "peer", p.url, "err", err)
+			} else if switched {
+				s.log.Warn("fork resolved: switched to the peer's branch", "peer", p.url, "from", from)
+			}
+			break
 		}
 	}
 }

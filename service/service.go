@@ -279,7 +279,7 @@ func (s *Service) lifecycle(ctx context.Context) error {
 		return err
 	}
 	s.onboard(ctx)
-	s.enc.ResendPending(ctx)
+	s.enc.SendDue(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -390,7 +390,7 @@ func (s *Service) syncParentchain(ctx context.Context, report bool) error {
 		if err != nil {
 			return err
 		}
-		if err := s.enc.ImportParentchainBlock(ctx, in, time.Now()); err != nil {
+		if err := s.enc.ImportParentchainBlock(ctx, in, time.Now()); err != nil && !errors.Is(err, enclave.ErrHalted) {
 			return fmt.Errorf("service: parentchain block %d: %w", h, err)
 		}
 		s.metrics.ParentchainBlock.WithLabelValues("integritee").Set(float64(h))
@@ -399,6 +399,9 @@ func (s *Service) syncParentchain(ctx context.Context, report bool) error {
 			s.log.Info("parentchain sync", "at", h, "target", latest-1, "left", latest-1-h)
 			lastLog = time.Now()
 		}
+	}
+	if next < latest {
+		s.enc.SendDue(ctx)
 	}
 	return nil
 }
@@ -426,6 +429,7 @@ func (s *Service) syncLoop(ctx context.Context) {
 // what is stored.
 func (s *Service) slotLoop(ctx context.Context) error {
 	slot := s.cfg.SlotDuration
+	var lastHalt time.Time
 	for {
 		now := time.Now()
 		next := now.Truncate(slot).Add(slot)
@@ -436,8 +440,16 @@ func (s *Service) slotLoop(ctx context.Context) error {
 		}
 		start := time.Now()
 		b, err := s.enc.OnSlot(ctx, start)
-		if errors.Is(err, enclave.ErrCommitFailed) || errors.Is(err, enclave.ErrHalted) {
+		if errors.Is(err, enclave.ErrCommitFailed) {
 			return err
+		}
+		if errors.Is(err, enclave.ErrHalted) {
+			if time.Since(lastHalt) > time.Minute {
+				s.log.Error("the enclave halts: its state is behind the parentchain's; it acts again once caught up from peers", "err", err)
+				lastHalt = time.Now()
+			}
+			s.updateMetrics()
+			continue
 		}
 		if err != nil {
 			s.log.Error("slot", "err", err)

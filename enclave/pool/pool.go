@@ -82,8 +82,11 @@ func (c Config) ValidateBasic() error {
 // Status is an operation's status as its watchers see it.
 type Status uint8
 
-// Statuses. InSidechainBlock, Invalid and Dropped are final: no status
-// follows them and the watcher's channel is closed after them.
+// Statuses. Finalized, Invalid and Dropped are final: no status follows
+// them and the watcher's channel is closed after them. InSidechainBlock is
+// not: the block may still be retracted by a fork (Retracted, after which
+// the operation is pooled again or is InSidechainBlock of the winning
+// block), until the parentchain anchors it (Finalized).
 const (
 	// Submitted: the pool accepted the operation.
 	Submitted Status = iota + 1
@@ -98,9 +101,14 @@ const (
 	Invalid
 	// Dropped: the operation left the pool without a verdict (Remove).
 	Dropped
+	// Retracted: the block the operation was in lost a fork.
+	Retracted
+	// Finalized: the operation's block (StatusEvent.BlockHash) is anchored
+	// on the parentchain.
+	Finalized
 )
 
-var statusNames = [...]string{"", "Submitted", "Ready", "Future", "InSidechainBlock", "Invalid", "Dropped"}
+var statusNames = [...]string{"", "Submitted", "Ready", "Future", "InSidechainBlock", "Invalid", "Dropped", "Retracted", "Finalized"}
 
 // String returns the status's name as the trusted RPC spells it.
 func (s Status) String() string {
@@ -111,7 +119,7 @@ func (s Status) String() string {
 }
 
 // Final reports whether no status follows s.
-func (s Status) Final() bool { return s == InSidechainBlock || s == Invalid || s == Dropped }
+func (s Status) Final() bool { return s == Finalized || s == Invalid || s == Dropped }
 
 // StatusEvent is one status of one operation.
 type StatusEvent struct {
@@ -385,6 +393,27 @@ func (p *Pool) MarkInBlock(hashes [][32]byte, blockHash [32]byte) {
 			p.dropEmpty(e.op.Signer, q)
 		}
 		p.notify(StatusEvent{Hash: h, Status: InSidechainBlock, BlockHash: blockHash})
+	}
+}
+
+// MarkFinalized reports operations whose block, blockHash, the parentchain
+// anchored: their watchers receive Finalized, the final status.
+func (p *Pool) MarkFinalized(hashes [][32]byte, blockHash [32]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range hashes {
+		p.notify(StatusEvent{Hash: h, Status: Finalized, BlockHash: blockHash})
+	}
+}
+
+// Retract reports operations whose block lost a fork: their watchers
+// receive Retracted. The caller pools again those the winning branch does
+// not hold.
+func (p *Pool) Retract(hashes [][32]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range hashes {
+		p.notify(StatusEvent{Hash: h, Status: Retracted})
 	}
 }
 

@@ -30,8 +30,11 @@ import (
 const MaxMessageBytes = 4 << 20
 
 // Status is a trusted operation's status, as watchers receive it. It
-// encodes as "Submitted", "Ready", "Future", "Dropped",
-// {"InSidechainBlock":"0x…"} or {"Invalid":"reason"}.
+// encodes as "Submitted", "Ready", "Future", "Dropped", "Retracted",
+// {"InSidechainBlock":"0x…"}, {"Finalized":"0x…"} or {"Invalid":"reason"}.
+// Finalized, Invalid and Dropped end the watch; InSidechainBlock may be
+// followed by Retracted (its block lost a fork) and then by Ready or
+// another InSidechainBlock.
 type Status struct {
 	Kind      string
 	BlockHash sidechain.Hash
@@ -46,18 +49,20 @@ const (
 	InSidechainBlock = "InSidechainBlock"
 	Invalid          = "Invalid"
 	Dropped          = "Dropped"
+	Retracted        = "Retracted"
+	Finalized        = "Finalized"
 )
 
 // Final reports whether no status follows s.
 func (s Status) Final() bool {
-	return s.Kind == InSidechainBlock || s.Kind == Invalid || s.Kind == Dropped
+	return s.Kind == Finalized || s.Kind == Invalid || s.Kind == Dropped
 }
 
 // MarshalJSON implements json.Marshaler.
 func (s Status) MarshalJSON() ([]byte, error) {
 	switch s.Kind {
-	case InSidechainBlock:
-		return json.Marshal(map[string]string{InSidechainBlock: s.BlockHash.String()})
+	case InSidechainBlock, Finalized:
+		return json.Marshal(map[string]string{s.Kind: s.BlockHash.String()})
 	case Invalid:
 		return json.Marshal(map[string]string{Invalid: s.Reason})
 	}
@@ -75,9 +80,11 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	if h, ok := m[InSidechainBlock]; ok {
-		s.Kind = InSidechainBlock
-		return s.BlockHash.UnmarshalText([]byte(h))
+	for _, k := range []string{InSidechainBlock, Finalized} {
+		if h, ok := m[k]; ok {
+			s.Kind = k
+			return s.BlockHash.UnmarshalText([]byte(h))
+		}
 	}
 	if r, ok := m[Invalid]; ok {
 		s.Kind, s.Reason = Invalid, r

@@ -98,6 +98,16 @@ func (s *Store) Last(shard sidechain.ShardID) ([]byte, error) {
 	return v, err
 }
 
+// DeleteFrom removes the shard's blocks numbered from and above (the
+// losing branch of a fork, once the enclave rolled back below it). Their
+// hash index entries stay; ByHash checks the block it finds.
+func (s *Store) DeleteFrom(shard sidechain.ShardID, from uint64) error {
+	b := s.kv.NewBatch()
+	end := numberKey(shard, ^uint64(0))
+	b.DeleteRange(numberKey(shard, from), append(end, 0))
+	return b.Commit()
+}
+
 // Range returns the raw blocks of shard numbered from..to inclusive, at most
 // max of them and, after the first, no more than maxBytes in all (0: no
 // byte bound); a fetcher asks again from the next number.

@@ -1,0 +1,253 @@
+package enclave
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/integritee-go/integritee/sidechain"
+)
+
+// Forks. Two validateers may author blocks at the same height: clocks a
+// slot apart, or a partition during which each side goes on alone. Every
+// validateer resolves such a fork the same way, by comparing the first
+// blocks of the two branches after their common ancestor:
+//
+//   - the branch that holds the block the parentchain confirmed for the
+//     shard (anchored) wins;
+//   - otherwise the branch whose first block has the lower slot wins, and
+//     for equal slots the one whose first block has the lower hash.
+//
+// A validateer on the losing branch rolls its state back to the common
+// ancestor (the latest snapshot at or below it and the stored blocks after
+// it), gives back the parentchain calls the lost blocks had taken, pools
+// again the lost blocks' operations the winning branch does not hold (their
+// watchers get Retracted), and imports the winning branch. Payouts wait for
+// their block's anchoring, and the anchored branch always wins, so a
+// rollback never drops a paid unshielding.
+
+// ForkPoint returns the height of a competing block a peer sent that this
+// enclave could not place (ok false when there is none): the host fetches
+// the peers' blocks from below it and hands them to ResolveFork.
+func (e *Enclave) ForkPoint() (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.forkAt, e.forkAt != 0
+}
+
+// noteForkLocked records a competing block at height n.
+func (e *Enclave) noteForkLocked(n uint64) {
+	if e.forkAt == 0 {
+		e.stats.Forks++
+	}
+	if e.forkAt == 0 || n < e.forkAt {
+		e.forkAt = n
+	}
+}
+
+// blockHashAtLocked returns the hash of this enclave's block at number n
+// (zero hash for 0, the parent of block 1).
+func (e *Enclave) blockHashAtLocked(n uint64) (sidechain.Hash, bool) {
+	switch {
+	case n == 0:
+		return sidechain.Hash{}, true
+	case e.head == nil || n > e.head.Header.Number:
+		return sidechain.Hash{}, false
+	case n == e.head.Header.Number:
+		return e.headHash, true
+	}
+	b, err := e.blockAtLocked(n)
+	if err != nil {
+		return sidechain.Hash{}, false
+	}
+	return e.sc.Hash(b), true
+}
+
+func (e *Enclave) blockAtLocked(n uint64) (*sidechain.Block, error) {
+	if e.head != nil && n == e.head.Header.Number {
+		return e.head, nil
+	}
+	raw, err := e.host.BlockByNumber(e.shard, n)
+	if err != nil {
+		return nil, err
+	}
+	return e.sc.Decode(raw)
+}
+
+// ResolveFork takes a peer's consecutive blocks (ascending numbers, each
+// the parent of the next) that reach back at least to the common ancestor
+// of the peer's branch and this enclave's. If the peer's branch wins, this
+// enclave rolls back to the ancestor and imports it; otherwise nothing
+// changes. It reports whether this enclave switched. ErrForkAncestor asks
+// for blocks from further back.
+func (e *Enclave) ResolveFork(ctx context.Context, raws [][]byte) (bool, error) {
+	blocks := make([]*sidechain.Block, len(raws))
+	for i, raw := range raws {
+		b, err := e.sc.Decode(raw)
+		if err != nil {
+			return false, ErrBadBlock.Wrap("fork block %d: %v", i, err)
+		}
+		if err := e.checkShardOf(b); err != nil {
+			return false, err
+		}
+		if i > 0 && (b.Header.Number != blocks[i-1].Header.Number+1 || b.Header.ParentHash != e.sc.Hash(blocks[i-1])) {
+			return false, ErrBadBlock.Wrap("fork blocks are not a chain at %d", b.Header.Number)
+		}
+		blocks[i] = b
+	}
+	if len(blocks) == 0 {
+		return false, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	div := -1
+	for i, b := range blocks {
+		if h, ok := e.blockHashAtLocked(b.Header.Number); ok && h == e.sc.Hash(b) {
+			continue // common
+		}
+		if ph, ok := e.blockHashAtLocked(b.Header.Number - 1); !ok || ph != b.Header.ParentHash {
+			if i == 0 {
+				return false, ErrForkAncestor.Wrap("block %d's parent is not this enclave's block %d", b.Header.Number, b.Header.Number-1)
+			}
+			return false, ErrBadBlock.Wrap("fork block %d does not extend this enclave's chain", b.Header.Number)
+		}
+		div = i
+		break
+	}
+	if div < 0 {
+		e.forkAt = 0 // the peer's blocks are this enclave's
+		return false, nil
+	}
+	theirs, raws := blocks[div:], raws[div:]
+	ancestor := theirs[0].Header.Number - 1
+	if ancestor == e.headNumberLocked() {
+		e.forkAt = 0 // no competition: they extend the head
+		return false, e.importBranchLocked(ctx, theirs, raws)
+	}
+	ours, err := e.blockAtLocked(ancestor + 1)
+	if err != nil {
+		return false, fmt.Errorf("enclave: fork: own block %d: %w", ancestor+1, err)
+	}
+	if !e.theirsWinsLocked(ours, theirs) {
+		e.forkAt = 0
+		e.log.Info("fork: this enclave's branch wins; keeping it", "ancestor", ancestor, "ours", e.sc.Hash(ours), "theirs", e.sc.Hash(theirs[0]))
+		return false, nil
+	}
+	if err := e.rollbackLocked(ancestor); err != nil {
+		return false, err
+	}
+	e.forkAt = 0
+	return true, e.importBranchLocked(ctx, theirs, raws)
+}
+
+// theirsWinsLocked is the fork choice between this enclave's block ours
+// and the first block of a competing branch, both children of the same
+// ancestor.
+func (e *Enclave) theirsWinsLocked(ours *sidechain.Block, theirs []*sidechain.Block) bool {
+	if f := e.sync.View.Finalized; f != nil && f.Number >= ours.Header.Number {
+		if h, ok := e.blockHashAtLocked(f.Number); ok && h == f.Hash {
+			return false // this enclave's branch holds the anchored block
+		}
+		for _, t := range theirs {
+			if t.Header.Number == f.Number && e.sc.Hash(t) == f.Hash {
+				return true
+			}
+		}
+	}
+	if so, st := e.slotOf(ours), e.slotOf(theirs[0]); so != st {
+		return st < so
+	}
+	ho, ht := e.sc.Hash(ours), e.sc.Hash(theirs[0])
+	return bytes.Compare(ht[:], ho[:]) < 0
+}
+
+// rollbackLocked makes block n (0: none) the head again: the state as it
+// was after n, its parentchain calls taken by later blocks given back, the
+// later blocks deleted, their operations retracted (and pooled again).
+// It seals the progress at n before deleting anything, so that a crash
+// anywhere leaves either the old head or n, each with its records.
+func (e *Enclave) rollbackLocked(n uint64) error {
+	from := e.headNumberLocked()
+	var lost [][32]byte
+	for k := n + 1; k <= from; k++ {
+		b, err := e.blockAtLocked(k)
+		if err != nil {
+			return fmt.Errorf("enclave: rollback: block %d: %w", k, err)
+		}
+		for _, h := range b.Data.Operations {
+			lost = append(lost, h)
+		}
+	}
+	var head *sidechain.Block
+	if n > 0 {
+		b, err := e.blockAtLocked(n)
+		if err != nil {
+			return fmt.Errorf("enclave: rollback: block %d: %w", n, err)
+		}
+		head = b
+	}
+	oldState, oldHash := e.state, e.stateHash
+	if err := e.rebuildStateLocked(n); err != nil {
+		e.state, e.stateHash = oldState, oldHash
+		return fmt.Errorf("enclave: rollback to %d: %w", n, err)
+	}
+	e.head = head
+	e.headHash = sidechain.Hash{}
+	if head != nil {
+		e.headHash = e.sc.Hash(head)
+	}
+	e.untakeLocked(e.headL1Locked())
+	if n > 0 {
+		if err := e.sealProgressLocked(n); err != nil {
+			return fmt.Errorf("%w: rollback: %v", ErrCommitFailed, err)
+		}
+	} else {
+		e.saveIdleLocked()
+	}
+	if err := e.host.DeleteBlocksFrom(e.shard, n+1); err != nil {
+		return fmt.Errorf("%w: rollback: %v", ErrCommitFailed, err)
+	}
+	e.queue.dropThrough(n)
+	e.unfinal = dropUnfinalAbove(e.unfinal, n)
+	e.pool.Retract(lost)
+	for _, h := range lost {
+		if c, ok := e.recentCalls[h]; ok {
+			_, _ = e.pool.Submit(c, h, e.state.Account(c.Signer).Nonce)
+		}
+	}
+	e.trackOutboxLocked(n)
+	e.stats.Rollbacks++
+	e.log.Warn("fork lost: rolled back to the common ancestor", "ancestor", n, "dropped_blocks", from-n, "retracted_ops", len(lost))
+	return nil
+}
+
+func dropUnfinalAbove(u []inBlock, n uint64) []inBlock {
+	out := u[:0]
+	for _, b := range u {
+		if b.number <= n {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// importBranchLocked imports blocks extending the head, in order; one that
+// must wait for its parentchain block is queued with those after it.
+func (e *Enclave) importBranchLocked(ctx context.Context, blocks []*sidechain.Block, raws [][]byte) error {
+	for i, b := range blocks {
+		err := e.importLocked(ctx, b, raws[i], false)
+		if err == nil {
+			e.stats.BlocksImported++
+			continue
+		}
+		if IsWaiting(err) {
+			for j := i; j < len(blocks); j++ {
+				e.queue.add(blocks[j], raws[j])
+			}
+			return nil
+		}
+		return err
+	}
+	e.drainQueueLocked(ctx)
+	return nil
+}

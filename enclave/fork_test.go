@@ -1,0 +1,125 @@
+package enclave
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+// storedBlocks returns env's stored blocks from..to, as a peer's untrusted
+// port serves them.
+func storedBlocks(t *testing.T, env *chainEnv, from, to uint64) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for n := from; n <= to; n++ {
+		raw, err := env.h.BlockByNumber(env.e.ShardID(), n)
+		if err != nil {
+			t.Fatalf("block %d: %v", n, err)
+		}
+		out = append(out, raw)
+	}
+	return out
+}
+
+// TestPartitionHealsIntoOneChain: a partition lets A and B each author two
+// blocks on the same ancestor, with different calls (one shared, forwarded
+// to both before the partition; one each). When it heals, both resolve the
+// fork the same way (the branch whose first block has the lower slot), the
+// loser rolls back to the common ancestor and takes the winner's branch:
+// one head and one state on both; the loser's lost call that the winner
+// lacks is pooled again (its watcher sees Retracted), and goes into the next
+// block.
+func TestPartitionHealsIntoOneChain(t *testing.T) {
+	a, b := twoValidateers(t)
+	alice, bob, charlie, dave := dev(t, "Alice"), dev(t, "Bob"), dev(t, "Charlie"), dev(t, "Dave")
+	// Before the partition: Dave has 10 on both.
+	submit(t, a.e, alice, setBalance(dave.ID(), teer(10)), 0)
+	raw0, k0 := authorIn(t, a, 10)
+	if err := b.e.ImportBlock(raw0); err != nil {
+		t.Fatal(err)
+	}
+	n := header(t, a.e).Header.Number
+
+	// The partition: A authors first (lower slots), then B, on the same
+	// ancestor; each with calls the other never sees.
+	submit(t, a.e, alice, setBalance(bob.ID(), teer(1)), 1)
+	_, k := authorIn(t, a, k0)
+	submit(t, a.e, alice, setBalance(bob.ID(), teer(2)), 2)
+	_, k = authorIn(t, a, k)
+	submit(t, b.e, dave, transfer(dave.ID(), charlie.ID(), teer(3)), 0)
+	_, watch, err := b.e.RPC().Submit(context.Background(), b.e.ShardID(),
+		encrypt(t, b.e.ShieldingPublicKey(), signedCall(b.e, dave, transfer(dave.ID(), charlie.ID(), teer(4)), 1)), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, k = authorIn(t, b, k) // one block with both calls
+	if got := header(t, b.e).Header.Number; got != n+1 {
+		t.Fatalf("B's head %d, want %d", got, n+1)
+	}
+
+	bBranch := storedBlocks(t, b, n, n+1) // what B's untrusted port served before healing
+	if err := a.e.ImportBlock(bBranch[1]); err == nil {
+		t.Fatal("A imported B's competing block")
+	}
+
+	// Healing: each hears the other's newest block; it competes.
+	if err := b.e.ImportBlock(lastBroadcast(t, a.h)); err == nil {
+		t.Fatal("B imported A's competing block")
+	}
+	if at, ok := b.e.ForkPoint(); !ok || at != n+2 {
+		t.Fatalf("B's fork point %d %v, want %d", at, ok, n+2)
+	}
+	if at, ok := a.e.ForkPoint(); !ok || at != n+1 {
+		t.Fatalf("A's fork point %d %v, want %d", at, ok, n+1)
+	}
+	// B fetches A's blocks from below the fork: A's branch wins (lower
+	// slot of its first block), B rolls back to n and takes it.
+	switched, err := b.e.ResolveFork(context.Background(), storedBlocks(t, a, n, n+2))
+	if err != nil || !switched {
+		t.Fatalf("B resolving against A: switched %v, %v", switched, err)
+	}
+	// A, given B's blocks (from the ancestor), keeps its own.
+	switched, err = a.e.ResolveFork(context.Background(), bBranch)
+	if err != nil || switched {
+		t.Fatalf("A resolving against B: switched %v, %v", switched, err)
+	}
+	sameShardState(t, "after the fork", a, b)
+	if st := b.e.Stats(); st.Rollbacks != 1 {
+		t.Fatalf("B's rollbacks %d", st.Rollbacks)
+	}
+	if st := a.e.Stats(); st.Rollbacks != 0 {
+		t.Fatalf("A's rollbacks %d", st.Rollbacks)
+	}
+	if _, ok := b.e.ForkPoint(); ok {
+		t.Fatal("B still sees a fork")
+	}
+	balancesAre(t, "A's branch", bob, teer(2), a, b)
+	if got := balance(t, b.e, charlie); got != "0" {
+		t.Fatalf("Charlie on B after the rollback: %s, want 0 (B's branch lost)", got)
+	}
+	// The watcher of B's lost call saw it in B's block, then Retracted.
+	var kinds []string
+	deadline := time.After(5 * time.Second)
+	for i := -1; i < 0 || i == len(kinds)-1; i = slices.Index(kinds, "Retracted") {
+		select {
+		case st := <-watch:
+			kinds = append(kinds, st.Kind)
+		case <-deadline:
+			t.Fatalf("watch of a call in the lost block: %v, want InSidechainBlock, Retracted, then pooled again", kinds)
+		}
+	}
+	if i := slices.Index(kinds, "Retracted"); i < 1 || kinds[i-1] != "InSidechainBlock" || i == len(kinds)-1 {
+		t.Fatalf("watch of a call in the lost block: %v, want InSidechainBlock, Retracted, then pooled again", kinds)
+	}
+
+	// B's lost calls were pooled again: B authors them in its next slot
+	// on the winning branch; A imports the block.
+	raw, _ := authorIn(t, b, k)
+	if err := a.e.ImportBlock(raw); err != nil {
+		t.Fatalf("A refused B's block on the winning branch: %v", err)
+	}
+	sameShardState(t, "B's lost calls again", a, b)
+	balancesAre(t, "B's lost calls again", charlie, teer(7), a, b)
+	balancesAre(t, "B's lost calls again", dave, teer(3), a, b)
+}
