@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -516,7 +517,7 @@ ends after --timeout.`,
 		trustedSetBalanceCmd(t),
 		trustedUnshieldCmd(t),
 		trustedFingerprintCmd(t),
-		trustedShardCmd(t),
+		trustedShardCmd(t), trustedShieldingKeyCmd(t),
 		trustedHeaderCmd(t),
 		trustedTotalIssuanceCmd(t),
 		trustedBenchmarkCmd(t),
@@ -743,6 +744,21 @@ func trustedShardCmd(t *trustedEnv) *cobra.Command {
 		return workerShard(ctx, c)
 	})
 }
+
+func trustedShieldingKeyCmd(t *trustedEnv) *cobra.Command {
+	return workerValueCmd(t, "get-shielding-key", "Print the shard's shielding public key as the worker serves it (hex); every validateer of a shard serves the same", func(ctx context.Context, c *rpcclient.Client) (fmt.Stringer, error) {
+		k, err := c.ShieldingKey(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return hexString(k), nil
+	})
+}
+
+// hexString prints bytes as 0x-hex.
+type hexString []byte
+
+func (h hexString) String() string { return "0x" + hex.EncodeToString(h) }
 
 // workerValueCmd is a command that prints one value the worker reports.
 func workerValueCmd(t *trustedEnv, use, short string, get func(context.Context, *rpcclient.Client) (fmt.Stringer, error)) *cobra.Command {
