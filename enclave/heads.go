@@ -23,7 +23,12 @@ type sealedHead struct {
 
 // DefaultMaxBlockAhead is how far a sidechain block's timestamp may be ahead
 // of the latest verified parentchain block's time (Config.MaxBlockAhead).
-const DefaultMaxBlockAhead = 2 * time.Minute
+// It also bounds how long one validateer with a clock set ahead (a hostile
+// host sets its enclave's time) can hold the shard up: the slots it takes
+// lie at most this far in the future, and honest validateers author again
+// once their clocks pass them. It leaves room for the parentchain's block
+// time and the light client's lag of one block.
+const DefaultMaxBlockAhead = 15 * time.Second
 
 // verifiedHead is a parentchain block the enclave verified, with the
 // shard's authorities there if it read them by proof.
