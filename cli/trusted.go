@@ -258,8 +258,8 @@ func awaitInBlock(ctx context.Context, updates <-chan rpc.Status) (sidechain.Has
 			}
 			last = st.Kind
 			switch st.Kind {
-			case rpc.InSidechainBlock:
-				return st.BlockHash, nil
+			case rpc.InSidechainBlock, rpc.Finalized:
+				return st.BlockHash, nil // Finalized: the InSidechainBlock before it was dropped by a lagging reader
 			case rpc.Invalid:
 				return sidechain.Hash{}, fmt.Errorf("%w: %s", errInvalid, st.Reason)
 			case rpc.Dropped:

@@ -377,6 +377,12 @@ func TestAwaitInBlock(t *testing.T) {
 	if err != nil || got != hash {
 		t.Errorf("in block: %s, %v; want %s", got, err, hash)
 	}
+	// InSidechainBlock is not the watch's final status, but the CLI does
+	// not wait for the block's finalization.
+	ch := feed(rpc.Status{Kind: rpc.Ready}, rpc.Status{Kind: rpc.InSidechainBlock, BlockHash: hash}, rpc.Status{Kind: rpc.Finalized, BlockHash: hash})
+	if got, err := awaitInBlock(ctx, ch); err != nil || got != hash || len(ch) != 1 {
+		t.Errorf("in block, finalization pending: %s, %v, %d unread; want %s and the Finalized unread", got, err, len(ch), hash)
+	}
 	_, err = awaitInBlock(ctx, feed(rpc.Status{Kind: rpc.Invalid, Reason: "stf.InsufficientBalance: balance too low"}))
 	if !errors.Is(err, errInvalid) {
 		t.Errorf("invalid: %v", err)

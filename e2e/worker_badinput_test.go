@@ -19,6 +19,7 @@ import (
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/enclave/keys"
+	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/modules/sudo"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
@@ -141,11 +142,7 @@ func TestWorkerRefusesBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for s := range ch {
-		if s.Final() && s.Kind != "InSidechainBlock" {
-			t.Fatalf("good transfer ended %+v", s)
-		}
-	}
+	untilInBlock(t, "good transfer", ch)
 	if _, err := c.Submit(ctx, shard, good); err == nil || !strings.Contains(err.Error(), "Nonce") {
 		t.Errorf("replayed call: %v, want a stale nonce error", err)
 	}
@@ -154,8 +151,7 @@ func TestWorkerRefusesBadInput(t *testing.T) {
 	if _, ch, err = c.SubmitAndWatch(ctx, shard, u); err != nil {
 		t.Fatal(err)
 	}
-	for range ch {
-	}
+	untilInBlock(t, "unshielding", ch)
 	if _, err := c.Submit(ctx, shard, u); err == nil {
 		t.Error("a second submission of the same unshielding was accepted")
 	}
@@ -214,6 +210,29 @@ func TestWorkerRefusesBadInput(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// untilInBlock follows a watch until its call executed in a sidechain block
+// (InSidechainBlock, or Finalized if a slow reader missed that); the watch
+// goes on until the block's finalization, which it does not wait for.
+func untilInBlock(t *testing.T, what string, ch <-chan rpc.Status) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case s, ok := <-ch:
+			switch {
+			case !ok:
+				t.Fatalf("%s: the watch ended before the call was in a block", what)
+			case s.Kind == rpc.InSidechainBlock || s.Kind == rpc.Finalized:
+				return
+			case s.Final():
+				t.Fatalf("%s ended %+v", what, s)
+			}
+		case <-timeout:
+			t.Fatalf("%s: not in a block within a minute", what)
+		}
+	}
+}
 
 // TestNoPlaintextAtRest searches the validateer's block store and state
 // files, and the node's data, for plaintexts of the flow: incognito

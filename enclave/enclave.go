@@ -106,12 +106,12 @@ type Enclave struct {
 	confirmSentAt int64
 	// outboxAt is the block each outbox entry appeared in; anchorChecked
 	// the last parentchain-confirmed block found on this enclave's chain.
-	outboxAt      map[[32]byte]uint64
-	unfinal       []inBlock // blocks whose operations' watchers wait for Finalized
+	outboxAt map[[32]byte]uint64
+	unfinal  []inBlock // blocks whose operations' watchers wait for Finalized
 	// recentCalls are the calls of unfinal blocks this enclave had pooled,
 	// pooled again if a fork drops their block.
-	recentCalls map[[32]byte]*stf.SignedCall
-	forkAt      uint64 // lowest height of a competing block not yet resolved
+	recentCalls   map[[32]byte]*stf.SignedCall
+	forkAt        uint64 // lowest height of a competing block not yet resolved
 	anchorChecked scmodule.BlockConfirmation
 	stats         Stats
 }

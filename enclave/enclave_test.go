@@ -679,7 +679,9 @@ func TestFailingCallIsDroppedAndChangesNothing(t *testing.T) {
 }
 
 // A watcher of a direct invocation sees Submitted, Ready and then
-// InSidechainBlock of the block that executed it: each once.
+// InSidechainBlock of the block that executed it: each once. The watch
+// stays open after it (Finalized needs a parentchain, which these tests
+// lack; see finality_test.go).
 func TestWatchedCallReportsEachStatusOnce(t *testing.T) {
 	e := newEnclave(t, newMachine(t, "v1"), newFakeHost())
 	alice := dev(t, "Alice")
@@ -691,13 +693,17 @@ func TestWatchedCallReportsEachStatusOnce(t *testing.T) {
 	}
 	b := mustBlock(t, e, 2)
 	want := []rpc.Status{{Kind: rpc.Submitted}, {Kind: rpc.Ready}, {Kind: rpc.InSidechainBlock, BlockHash: sidechain.NewCodec().Hash(b)}}
-	got := collectStatuses(t, ch)
+	got := statusesUntil(t, ch, rpc.InSidechainBlock)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("statuses %v, want %v", got, want)
 	}
+	submit(t, e, alice, setBalance(alice.ID(), teer(2)), 1)
+	mustBlock(t, e, 3)
+	noStatus(t, ch) // neither a repeat nor a made-up finality
 }
 
-// Whatever comes before, a watched call ends with the block that executed it.
+// Whatever comes before, a watched call reaches the block that executed
+// it; a failed one ends with Invalid.
 func TestWatchedCallEndsInItsBlock(t *testing.T) {
 	e := newEnclave(t, newMachine(t, "v1"), newFakeHost())
 	alice, bob := dev(t, "Alice"), dev(t, "Bob")
@@ -713,7 +719,7 @@ func TestWatchedCallEndsInItsBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := mustBlock(t, e, 2)
-	got := collectStatuses(t, ch)
+	got := statusesUntil(t, ch, rpc.InSidechainBlock)
 	if len(got) < 2 || got[0].Kind != rpc.Submitted {
 		t.Fatalf("statuses %v", got)
 	}
@@ -726,6 +732,43 @@ func TestWatchedCallEndsInItsBlock(t *testing.T) {
 	}
 }
 
+// statusesUntil reads a watch through the first status of kind; the watch
+// must not end (nor stall for 5s) before it.
+func statusesUntil(t *testing.T, ch <-chan rpc.Status, kind string) []rpc.Status {
+	t.Helper()
+	var got []rpc.Status
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case s, ok := <-ch:
+			if !ok {
+				t.Fatalf("status channel closed before %s; got %v", kind, got)
+			}
+			got = append(got, s)
+			if s.Kind == kind {
+				return got
+			}
+		case <-timeout:
+			t.Fatalf("no %s within 5s; got %v", kind, got)
+		}
+	}
+}
+
+// noStatus checks that the watch stays open and quiet for a moment (the
+// enclave forwards statuses from a goroutine).
+func noStatus(t *testing.T, ch <-chan rpc.Status) {
+	t.Helper()
+	select {
+	case s, ok := <-ch:
+		if !ok {
+			t.Fatal("status channel closed")
+		}
+		t.Fatalf("unexpected status %v", s)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// collectStatuses reads a watch until it ends (after a final status).
 func collectStatuses(t *testing.T, ch <-chan rpc.Status) []rpc.Status {
 	t.Helper()
 	var got []rpc.Status
@@ -987,7 +1030,7 @@ func TestImportRefusesBadBlocksAndKeepsTheHead(t *testing.T) {
 			return sc.Encode(&b)
 		}(), ErrBadBlock},
 		{"another shard", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Shard = sidechain.ShardID{0x42} }), ErrUnknownShard},
-		{"wrong parent", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.ParentHash = sidechain.Hash{0x13} }), ErrBadBlock},
+		{"wrong parent (a competing branch)", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.ParentHash = sidechain.Hash{0x13} }), ErrCompetingBlock},
 		{"number skips one (queued for its parent)", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Number += 1 }), ErrBlockAhead},
 		{"number of the head (a competing block)", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Number = head.Number }), ErrCompetingBlock},
 		{"signed by a non-author", next(bob, nil), ErrBadBlock},
@@ -1261,11 +1304,8 @@ func TestDirectInvocationOverTheTrustedRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	blk := mustBlock(t, e, 2)
-	got := collectStatuses(t, ch)
-	if len(got) == 0 {
-		t.Fatal("no status")
-	}
-	if last := got[len(got)-1]; last.Kind != rpc.InSidechainBlock || last.BlockHash != sidechain.NewCodec().Hash(blk) {
+	got := statusesUntil(t, ch, rpc.InSidechainBlock)
+	if last := got[len(got)-1]; last.BlockHash != sidechain.NewCodec().Hash(blk) {
 		t.Fatalf("statuses %v, want to end in InSidechainBlock(%s)", got, sidechain.NewCodec().Hash(blk))
 	}
 	if hash != blk.Data.Operations[0].String() {

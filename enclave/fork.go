@@ -211,8 +211,12 @@ func (e *Enclave) rollbackLocked(n uint64) error {
 	e.unfinal = dropUnfinalAbove(e.unfinal, n)
 	e.pool.Retract(lost)
 	for _, h := range lost {
-		if c, ok := e.recentCalls[h]; ok {
-			_, _ = e.pool.Submit(c, h, e.state.Account(c.Signer).Nonce)
+		c, ok := e.recentCalls[h]
+		if !ok {
+			continue // not pooled here; its watchers are elsewhere
+		}
+		if _, err := e.pool.Submit(c, h, e.state.Account(c.Signer).Nonce); err != nil {
+			e.pool.MarkInvalid(h, "its block lost a fork and it cannot be pooled again: "+errName(err))
 		}
 	}
 	e.trackOutboxLocked(n)

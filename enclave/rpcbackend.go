@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/enclave/pool"
@@ -12,6 +13,10 @@ import (
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/sidechain"
 )
+
+// MaxWatchAfterBlock bounds how long a watch waits for Finalized after
+// its operation's InSidechainBlock; it then ends without it.
+const MaxWatchAfterBlock = 10 * time.Minute
 
 // RPC returns the trusted RPC's view of the enclave.
 func (e *Enclave) RPC() rpc.Backend { return rpcBackend{e} }
@@ -86,10 +91,25 @@ func (r rpcBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte
 	out := make(chan rpc.Status, 4)
 	go func() {
 		defer close(out)
-		for ev := range events {
-			s := fromPool(ev)
-			out <- s
-			if s.Final() {
+		var expire <-chan time.Time
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				s := fromPool(ev)
+				out <- s
+				if s.Final() {
+					return
+				}
+				if s.Kind == rpc.InSidechainBlock {
+					expire = time.After(MaxWatchAfterBlock)
+				}
+			case <-expire:
+				// The block is still not anchored (the primary is gone, or
+				// this enclave halted): the watch ends without Finalized.
+				e.pool.Unsubscribe(hash, events)
 				return
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -207,7 +208,12 @@ func drain(t *testing.T, ch <-chan rpc.Status) []rpc.Status {
 	}
 }
 
-var final = rpc.Status{Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0xB1}}
+// inBlock is not final: a watch goes on after it until final, the block's
+// finalization.
+var (
+	inBlock = rpc.Status{Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0xB1}}
+	final   = rpc.Status{Kind: rpc.Finalized, BlockHash: sidechain.Hash{0xB1}}
+)
 
 func TestSubmitReturnsTheOperationHash(t *testing.T) {
 	b := &backend{}
@@ -227,7 +233,11 @@ func TestSubmitReturnsTheOperationHash(t *testing.T) {
 }
 
 func TestSubmitAndWatchDeliversEveryStatusThroughTheFinalOne(t *testing.T) {
-	want := []rpc.Status{{Kind: rpc.Submitted}, {Kind: rpc.Future}, {Kind: rpc.Ready}, final}
+	// A fork retracts the first block; the operation's next block is
+	// finalized.
+	want := []rpc.Status{{Kind: rpc.Submitted}, {Kind: rpc.Future}, {Kind: rpc.Ready},
+		{Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0xA1}}, {Kind: rpc.Retracted},
+		{Kind: rpc.Ready}, inBlock, final}
 	b := &backend{statuses: want, paced: true}
 	c := dialInsecure(t, serve(t, b))
 	h, ch, err := c.SubmitAndWatch(ctx(t), shard, []byte{1})
@@ -267,7 +277,7 @@ func TestSubmitAndWatchKeepsNotificationsThatBeatTheAnswer(t *testing.T) {
 }
 
 func TestConcurrentWatchesGetTheirOwnStatuses(t *testing.T) {
-	want := []rpc.Status{{Kind: rpc.Submitted}, {Kind: rpc.Ready}, final}
+	want := []rpc.Status{{Kind: rpc.Submitted}, {Kind: rpc.Ready}, inBlock, final}
 	b := &backend{statuses: want, paced: true}
 	c := dialInsecure(t, serve(t, b))
 	var wg sync.WaitGroup
@@ -282,10 +292,21 @@ func TestConcurrentWatchesGetTheirOwnStatuses(t *testing.T) {
 				return
 			}
 			var got []rpc.Status
-			for s := range ch {
-				got = append(got, s)
+			timeout := time.After(5 * time.Second)
+		read:
+			for {
+				select {
+				case s, ok := <-ch:
+					if !ok {
+						break read
+					}
+					got = append(got, s)
+				case <-timeout:
+					errs <- fmt.Sprintf("watch %d not closed; got %v", i, got)
+					return
+				}
 			}
-			if len(got) != 3 || got[2] != final {
+			if len(got) != len(want) || got[2] != inBlock || got[3] != final {
 				errs <- "watch " + string(rune('0'+i)) + " got a wrong sequence"
 			}
 		}(i)
@@ -304,7 +325,7 @@ func TestSlowWatcherStillGetsTheFinalStatus(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		statuses = append(statuses, rpc.Status{Kind: rpc.Future}, rpc.Status{Kind: rpc.Ready})
 	}
-	statuses = append(statuses, final)
+	statuses = append(statuses, inBlock, final)
 	b := &backend{statuses: statuses}
 	c := dialInsecure(t, serve(t, b))
 	_, ch, err := c.SubmitAndWatch(ctx(t), shard, []byte{9})

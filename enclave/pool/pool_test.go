@@ -162,18 +162,21 @@ func TestConfig(t *testing.T) {
 
 func TestStatusNames(t *testing.T) {
 	want := map[Status]string{Submitted: "Submitted", Ready: "Ready", Future: "Future",
-		InSidechainBlock: "InSidechainBlock", Invalid: "Invalid", Dropped: "Dropped", 0: "Unknown", 99: "Unknown"}
+		InSidechainBlock: "InSidechainBlock", Invalid: "Invalid", Dropped: "Dropped",
+		Retracted: "Retracted", Finalized: "Finalized", 0: "Unknown", 99: "Unknown"}
 	for s, n := range want {
 		if s.String() != n {
 			t.Errorf("%d: %s", s, s)
 		}
 	}
-	for _, s := range []Status{Submitted, Ready, Future} {
+	// InSidechainBlock is not final: a fork may retract the block until
+	// the parentchain anchors it.
+	for _, s := range []Status{Submitted, Ready, Future, InSidechainBlock, Retracted} {
 		if s.Final() {
 			t.Errorf("%s final", s)
 		}
 	}
-	for _, s := range []Status{InSidechainBlock, Invalid, Dropped} {
+	for _, s := range []Status{Finalized, Invalid, Dropped} {
 		if !s.Final() {
 			t.Errorf("%s not final", s)
 		}
@@ -420,11 +423,148 @@ func TestMarkInBlock(t *testing.T) {
 	if got := p.Ready(0); len(got) != 1 || got[0].Hash != hb {
 		t.Errorf("ready %v", got)
 	}
+	// The watchers of executed operations wait for Finalized; the Invalid
+	// one's is gone.
+	if p.Watchers() != 3 {
+		t.Errorf("watchers left: %d, want 3", p.Watchers())
+	}
+	p.MarkFinalized([][32]byte{h0, foreign}, block)
+	p.MarkFinalized([][32]byte{h3}, [32]byte{0xbb, 2})
+	wantEvents(t, w0, Finalized)
+	wantEvents(t, wf, Finalized)
+	wantEvents(t, w3, Finalized)
 	if p.Watchers() != 0 {
 		t.Errorf("watchers left: %d", p.Watchers())
 	}
 	// Alice's queue is gone; the next submission brings its own state nonce.
 	submit(t, p, alice, 4, 4, Ready)
+}
+
+// TestInSidechainBlockIsNotFinal: a watcher stays subscribed after its
+// operation's block, since a fork may still retract the block.
+func TestInSidechainBlockIsNotFinal(t *testing.T) {
+	p := newPool(t, Config{})
+	sc, h := op(alice, 0)
+	_, ch, err := p.SubmitAndWatch(sc, h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.MarkInBlock([][32]byte{h}, [32]byte{0xb1})
+	wantEvents(t, ch, Submitted, Ready, InSidechainBlock) // fails if closed
+	if p.Watchers() != 1 || p.Len() != 0 {
+		t.Errorf("watchers %d, len %d", p.Watchers(), p.Len())
+	}
+	// A second InSidechainBlock (e.g. the block imported again after a
+	// retraction) reaches the same watcher.
+	p.MarkInBlock([][32]byte{h}, [32]byte{0xb2})
+	if ev := wantEvents(t, ch, InSidechainBlock); ev[0].BlockHash != [32]byte{0xb2} {
+		t.Errorf("block %x", ev[0].BlockHash)
+	}
+	p.Unsubscribe(h, ch)
+	if _, ok := <-ch; ok || p.Watchers() != 0 {
+		t.Errorf("unsubscribe: open %v, watchers %d", ok, p.Watchers())
+	}
+}
+
+func TestMarkFinalized(t *testing.T) {
+	p := newPool(t, Config{})
+	sc, h := op(alice, 0)
+	_, ch, err := p.SubmitAndWatch(sc, h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := p.Subscribe(h) // gets Ready first
+	hb := submit(t, p, bob, 0, 0, Ready)
+	wb := p.Subscribe(hb)
+	foreign := [32]byte{0xf0} // executed in a peer's block, never pooled here
+	wf := p.Subscribe(foreign)
+	wantEvents(t, late, Ready)
+	wantEvents(t, wb, Ready)
+
+	block := [32]byte{0xbb, 7}
+	p.MarkInBlock([][32]byte{h, foreign}, block)
+	wantEvents(t, ch, Submitted, Ready, InSidechainBlock)
+	wantEvents(t, late, InSidechainBlock)
+	wantEvents(t, wf, InSidechainBlock)
+
+	p.MarkFinalized([][32]byte{h, foreign}, block)
+	checkInvariants(t, p)
+	for _, w := range []<-chan StatusEvent{ch, late} {
+		ev := wantEvents(t, w, Finalized) // and closed
+		if ev[0].Hash != h || ev[0].BlockHash != block || ev[0].Reason != "" {
+			t.Errorf("event %+v", ev[0])
+		}
+	}
+	if ev := wantEvents(t, wf, Finalized); ev[0].Hash != foreign || ev[0].BlockHash != block {
+		t.Errorf("foreign event %+v", ev[0])
+	}
+	// Bob's pooled operation and its watcher are untouched.
+	wantEvents(t, wb)
+	if p.Watchers() != 1 || p.Len() != 1 {
+		t.Errorf("watchers %d, len %d", p.Watchers(), p.Len())
+	}
+	// Finalizing again, or a hash nobody watches, does nothing.
+	p.MarkFinalized([][32]byte{h, {0xee}}, block)
+	p.MarkFinalized(nil, block)
+	wantEvents(t, wb)
+	if p.Watchers() != 1 || p.Len() != 1 {
+		t.Errorf("watchers %d, len %d", p.Watchers(), p.Len())
+	}
+}
+
+// TestRetract: a retracted operation's watcher stays subscribed and sees
+// the operation's next block and its finalization, whether the winning
+// branch holds the operation or it is pooled again.
+func TestRetract(t *testing.T) {
+	p := newPool(t, Config{})
+	sc, h := op(alice, 0)
+	_, ch, err := p.SubmitAndWatch(sc, h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc2, h2 := op(bob, 0)
+	_, ch2, err := p.SubmitAndWatch(sc2, h2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, won, again := [32]byte{0xb1}, [32]byte{0xb2}, [32]byte{0xb3}
+	p.MarkInBlock([][32]byte{h, h2}, lost)
+	wantEvents(t, ch, Submitted, Ready, InSidechainBlock)
+	wantEvents(t, ch2, Submitted, Ready, InSidechainBlock)
+
+	p.Retract([][32]byte{h, h2, {0xee}}) // {0xee}: nobody watches it
+	checkInvariants(t, p)
+	wantEvents(t, ch, Retracted) // and still open
+	wantEvents(t, ch2, Retracted)
+	if p.Watchers() != 2 || p.Len() != 0 {
+		t.Errorf("after Retract: watchers %d, len %d", p.Watchers(), p.Len())
+	}
+
+	// Alice's operation is in the winning block.
+	p.MarkInBlock([][32]byte{h}, won)
+	if ev := wantEvents(t, ch, InSidechainBlock); ev[0].BlockHash != won {
+		t.Errorf("block %x, want the winner", ev[0].BlockHash[:1])
+	}
+	p.MarkFinalized([][32]byte{h}, won)
+	if ev := wantEvents(t, ch, Finalized); ev[0].BlockHash != won {
+		t.Errorf("finalized %x, want the winner", ev[0].BlockHash[:1])
+	}
+
+	// Bob's is pooled again and executes in a later block.
+	if st, err := p.Submit(sc2, h2, 0); err != nil || st != Ready {
+		t.Fatalf("pooled again: %s, %v", st, err)
+	}
+	wantEvents(t, ch2, Submitted, Ready)
+	p.MarkInBlock([][32]byte{h2}, again)
+	wantEvents(t, ch2, InSidechainBlock)
+	p.MarkFinalized([][32]byte{h2}, again)
+	if ev := wantEvents(t, ch2, Finalized); ev[0].BlockHash != again {
+		t.Errorf("finalized %x", ev[0].BlockHash[:1])
+	}
+	if p.Watchers() != 0 || p.Len() != 0 {
+		t.Errorf("watchers %d, len %d", p.Watchers(), p.Len())
+	}
+	checkInvariants(t, p)
 }
 
 func TestMarkInvalid(t *testing.T) {
@@ -532,6 +672,9 @@ func TestWatchLifecycle(t *testing.T) {
 		}
 	}
 	wantEvents(t, second, Future, Ready, InSidechainBlock)
+	p.MarkFinalized([][32]byte{hashOf(alice, 0), h}, [32]byte{1})
+	wantEvents(t, ch, Finalized)
+	wantEvents(t, second, Finalized)
 
 	// Unsubscribe closes; a second Unsubscribe does nothing.
 	w := p.Subscribe([32]byte{7})
@@ -598,20 +741,28 @@ func TestConcurrentUse(t *testing.T) {
 				watched.Add(1)
 				go func() {
 					defer watched.Done()
-					var last StatusEvent
+					var prev, last StatusEvent
 					for ev := range ch {
-						last = ev
+						prev, last = last, ev
+					}
+					// Finalized names the block the operation was in.
+					if last.Status == Finalized && (prev.Status != InSidechainBlock || prev.BlockHash != last.BlockHash) {
+						t.Errorf("%s(%x) before Finalized(%x)", prev.Status, prev.BlockHash[:2], last.BlockHash[:2])
 					}
 					finals <- last.Status
 				}()
 			}
 		}(s)
 	}
-	// A block producer: executes what is ready.
+	// A block producer: executes what is ready; each block is finalized
+	// after the next one is produced.
 	done := make(chan struct{})
 	var executed sync.Map
 	go func() {
 		defer close(done)
+		var prevOps [][32]byte
+		var prevBlock [32]byte
+		defer func() { p.MarkFinalized(prevOps, prevBlock) }()
 		for blocks := 0; ; blocks++ {
 			es := p.Ready(37)
 			var hs [][32]byte
@@ -621,7 +772,10 @@ func TestConcurrentUse(t *testing.T) {
 				}
 				hs = append(hs, e.Hash)
 			}
-			p.MarkInBlock(hs, sha256.Sum256([]byte(fmt.Sprint(blocks))))
+			bh := sha256.Sum256([]byte(fmt.Sprint(blocks)))
+			p.MarkInBlock(hs, bh)
+			p.MarkFinalized(prevOps, prevBlock)
+			prevOps, prevBlock = hs, bh
 			if blocks > 1_000_000 {
 				t.Error("producer never finished")
 				return
@@ -641,7 +795,7 @@ func TestConcurrentUse(t *testing.T) {
 	close(finals)
 	n := 0
 	for st := range finals {
-		if st != InSidechainBlock {
+		if st != Finalized {
 			t.Errorf("final %s", st)
 		}
 		n++

@@ -486,11 +486,16 @@ func TestHealthErrorIsApplicationError(t *testing.T) {
 }
 
 func TestSubmitAndWatchRepliesFirstThenSendsUpdatesInOrder(t *testing.T) {
-	final := rpc.Status{Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0x77}}
-	b := &fakeBackend{statuses: []rpc.Status{
-		{Kind: rpc.Submitted}, {Kind: rpc.Future}, {Kind: rpc.Ready}, final,
-		{Kind: rpc.Ready}, // after the final one: must not be sent
-	}}
+	// InSidechainBlock and Retracted do not end the watch; Finalized does.
+	final := rpc.Status{Kind: rpc.Finalized, BlockHash: sidechain.Hash{0x77}}
+	sent := []rpc.Status{
+		{Kind: rpc.Submitted}, {Kind: rpc.Future}, {Kind: rpc.Ready},
+		{Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0x66}}, {Kind: rpc.Retracted},
+		{Kind: rpc.Ready}, {Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0x77}}, final,
+	}
+	b := &fakeBackend{statuses: append(append([]rpc.Status(nil), sent...),
+		rpc.Status{Kind: rpc.Ready}, // after the final one: must not be sent
+	)}
 	url, counters := serve(t, b)
 	c := dial(t, url)
 	m := call(t, c, `{"jsonrpc":"2.0","id":"w","method":"author_submitAndWatchExtrinsic","params":["`+testShard.String()+`","0xc0ffee"]}`)
@@ -499,7 +504,7 @@ func TestSubmitAndWatchRepliesFirstThenSendsUpdatesInOrder(t *testing.T) {
 	if string(m.ID) != `"w"` || hash != testHash.String() {
 		t.Fatalf("first message: id %s result %q; want the reply with the hash", m.ID, hash)
 	}
-	want := []rpc.Status{{Kind: rpc.Submitted}, {Kind: rpc.Future}, {Kind: rpc.Ready}, final}
+	want := sent
 	for i, w := range want {
 		n := read(t, c)
 		if n.Method != rpc.WatchNotification || len(n.ID) != 0 {
@@ -670,7 +675,9 @@ func TestStatusJSONRoundTrip(t *testing.T) {
 		{rpc.Status{Kind: rpc.Ready}, `"Ready"`},
 		{rpc.Status{Kind: rpc.Future}, `"Future"`},
 		{rpc.Status{Kind: rpc.Dropped}, `"Dropped"`},
+		{rpc.Status{Kind: rpc.Retracted}, `"Retracted"`},
 		{rpc.Status{Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0xAB, 0xCD}}, `{"InSidechainBlock":"0xabcd` + strings.Repeat("0", 60) + `"}`},
+		{rpc.Status{Kind: rpc.Finalized, BlockHash: sidechain.Hash{0xEF, 0x01}}, `{"Finalized":"0xef01` + strings.Repeat("0", 60) + `"}`},
 		{rpc.Status{Kind: rpc.Invalid, Reason: "stale nonce"}, `{"Invalid":"stale nonce"}`},
 	}
 	for _, c := range cases {
@@ -689,7 +696,8 @@ func TestStatusJSONRoundTrip(t *testing.T) {
 			t.Errorf("round trip of %s gave %+v, want %+v", b, back, c.s)
 		}
 	}
-	for _, bad := range []string{`{"Other":"x"}`, `{"InSidechainBlock":"0x12"}`, `3`, `{"InSidechainBlock":7}`} {
+	for _, bad := range []string{`{"Other":"x"}`, `{"InSidechainBlock":"0x12"}`, `3`, `{"InSidechainBlock":7}`,
+		`{"Finalized":"0x12"}`, `{"Finalized":7}`, `{"Retracted":"0x` + strings.Repeat("0", 64) + `"}`} {
 		var s rpc.Status
 		if err := json.Unmarshal([]byte(bad), &s); err == nil {
 			t.Errorf("Unmarshal(%s) accepted it as %+v", bad, s)
@@ -700,7 +708,8 @@ func TestStatusJSONRoundTrip(t *testing.T) {
 func TestStatusFinal(t *testing.T) {
 	for kind, final := range map[string]bool{
 		rpc.Submitted: false, rpc.Ready: false, rpc.Future: false,
-		rpc.InSidechainBlock: true, rpc.Invalid: true, rpc.Dropped: true,
+		rpc.InSidechainBlock: false, rpc.Retracted: false,
+		rpc.Finalized: true, rpc.Invalid: true, rpc.Dropped: true,
 	} {
 		if (rpc.Status{Kind: kind}).Final() != final {
 			t.Errorf("%s: Final() = %v", kind, !final)
