@@ -231,6 +231,17 @@ func (e *Enclave) Progress() (block uint64, poolSize, stateSize int, issuance ty
 	return block, e.pool.Len(), e.state.Size(), e.state.TotalIssuance()
 }
 
+// Head returns the sidechain head's number and hash (ok false before the
+// first block).
+func (e *Enclave) Head() (uint64, sidechain.Hash, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.head == nil {
+		return 0, sidechain.Hash{}, false
+	}
+	return e.head.Header.Number, e.headHash, true
+}
+
 // Ready reports whether the shard has a block.
 func (e *Enclave) Ready() bool {
 	e.mu.Lock()

@@ -91,7 +91,13 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	if err != nil {
 		return nil, err
 	}
+	// Half the slot at most, so that the block reaches the next slot's
+	// author before that slot starts; what is left waits for the next block.
+	budget := e.cfg.SlotDuration / 2
 	for _, en := range ready {
+		if time.Since(start) > budget {
+			break
+		}
 		res, err := e.stf.ExecuteInTx(tx, en.Op)
 		if err != nil {
 			e.stats.CallsFailed++

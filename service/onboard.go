@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/integritee-go/integritee/enclave"
+	"github.com/integritee-go/integritee/enclave/rpc"
+	"github.com/integritee-go/integritee/rpcclient"
 )
 
 // joinShard gets the shard's keys, state and head from a peer over mutual
@@ -139,11 +141,16 @@ func (s *Service) importFetched(ctx context.Context, raw []byte) error {
 // catchUpLoop fetches what the enclave's import queue waits for (a block
 // that arrived ahead of its parent) until ctx ends.
 func (s *Service) catchUpLoop(ctx context.Context) {
+	lastCompare := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(s.cfg.SlotDuration):
+		}
+		if time.Since(lastCompare) > compareHeadsEvery {
+			s.compareHeads(ctx)
+			lastCompare = time.Now()
 		}
 		if n, ok := s.enc.ForkPoint(); ok {
 			s.resolveFork(ctx, n)
@@ -181,6 +188,40 @@ func (s *Service) resolveFork(ctx context.Context, n uint64) {
 				s.log.Warn("fork resolved: switched to the peer's branch", "peer", p.url, "from", from)
 			}
 			break
+		}
+	}
+}
+
+// compareHeadsEvery is how often a validateer compares its head with its
+// peers', so that one on a losing branch of a quiet shard (nothing is
+// broadcast that would show it the fork) finds out.
+const compareHeadsEvery = 2 * time.Second
+
+// compareHeads asks each peer for its head: a peer ahead means blocks to
+// fetch (their import shows a fork if there is one); a peer at the same
+// height with another hash means a fork to resolve.
+func (s *Service) compareHeads(ctx context.Context) {
+	own, ownHash, ok := s.enc.Head()
+	if !ok {
+		return
+	}
+	for _, p := range s.host.peers.refresh(ctx) {
+		var h rpc.Header
+		err := s.host.peers.do(ctx, p, func(ctx context.Context, c *rpcclient.Client) error {
+			var err error
+			h, err = c.Header(ctx, s.enc.ShardID())
+			return err
+		})
+		switch {
+		case err != nil:
+		case h.Number > own:
+			if _, err := s.catchUp(ctx, own+1, h.Number, h.Number-own > 100); err != nil {
+				s.log.Debug("catching up with a peer", "peer", p.url, "err", err)
+			}
+			return
+		case h.Number == own && h.Hash != ownHash:
+			s.resolveFork(ctx, own)
+			return
 		}
 	}
 }

@@ -20,16 +20,17 @@ import (
 	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/parentchain/client"
-	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/rpcclient"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
-// peerSet keeps one attested connection to each other validateer of the
-// shard, found from the parentchain's ShardStatus and enclave registry, and
-// sends blocks and forwarded operations over it from a per-peer queue, so
-// that neither the enclave nor the slot loop waits on a slow peer. A peer is
+// peerSet keeps one attested connection to each other validateer of this
+// build, found in the parentchain's enclave registry (every registered
+// enclave with this mrenclave; a silent one too, since it may be on its way
+// back), and sends blocks and forwarded operations over it from a per-peer
+// queue, so that neither the enclave nor the slot loop waits on a slow peer.
+// The list is read again every peerRefresh in the background. A peer is
 // accepted only if its RA-TLS quote shows this build's mrenclave and names
 // the account the registry lists at that URL. The host is untrusted: what it
 // sends is signed (blocks) or encrypted (operations), and the receiving
@@ -51,8 +52,12 @@ type peerSet struct {
 // (the peer fetches missing blocks, and clients resubmit).
 const peerQueue = 1024
 
+// peerBackoff is how long a peer that could not be dialled is not dialled
+// again.
+const peerBackoff = time.Second
+
 // peerRefresh is how often the peer list is read from the parentchain.
-const peerRefresh = 5 * time.Second
+const peerRefresh = 2 * time.Second
 
 type peer struct {
 	id   account.ID
@@ -64,14 +69,19 @@ type peer struct {
 	untrusted string // the peer's untrusted URL, once asked
 }
 
-type peerJob func(ctx context.Context, c *rpcclient.Client) error
+// peerJob is one call on a peer's connection; done, if set, receives its
+// result (also when the peer cannot be reached).
+type peerJob struct {
+	run  func(ctx context.Context, c *rpcclient.Client) error
+	done chan error
+}
 
 func newPeerSet(log *slog.Logger, node *client.Client, shard sidechain.ShardID, self account.ID, mrenclave attestation.MrEnclave, v attestation.Verifier) *peerSet {
 	return &peerSet{log: log, node: node, shard: shard, self: self, mrenclave: mrenclave, verifiers: ratls.Verifiers(v), peers: map[account.ID]*peer{}}
 }
 
-// refresh reads the shard's enclaves from the parentchain at most every
-// peerRefresh, starting a sender for each new one and stopping those gone.
+// refresh returns the peers, reading the registry first if the list is
+// older than peerRefresh (the refresh loop keeps it fresh while running).
 func (ps *peerSet) refresh(ctx context.Context) []*peer {
 	ps.mu.Lock()
 	fresh := time.Since(ps.refreshed) < peerRefresh
@@ -85,19 +95,15 @@ func (ps *peerSet) refresh(ctx context.Context) []*peer {
 func (ps *peerSet) reload(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	var status []enclavebridge.ShardSignerStatus
-	if err := ps.node.Query(ctx, "/enclavebridge/shard_status/"+ps.shard.String(), &status); err != nil {
-		ps.log.Debug("peer list: shard status", "err", err)
+	var all []teerex.Enclave
+	if err := ps.node.Query(ctx, "/teerex/enclaves", &all); err != nil {
+		ps.log.Debug("peer list: enclave registry", "err", err)
 		return
 	}
 	urls := map[account.ID]string{}
-	for _, s := range status {
-		if s.Signer == ps.self {
-			continue
-		}
-		var enc teerex.Enclave
-		if err := ps.node.Query(ctx, "/teerex/enclave/"+s.Signer.Hex(), &enc); err == nil && enc.URL != "" {
-			urls[s.Signer] = enc.URL
+	for _, e := range all {
+		if e.Signer != ps.self && e.MrEnclave == ps.mrenclave && e.URL != "" {
+			urls[e.Signer] = e.URL
 		}
 	}
 	ps.mu.Lock()
@@ -116,6 +122,18 @@ func (ps *peerSet) reload(ctx context.Context) {
 			ps.peers[id] = p
 			go ps.run(pctx, p)
 			ps.log.Info("peer validateer", "account", id, "url", url)
+		}
+	}
+}
+
+// refreshLoop reads the peer list every peerRefresh until ctx ends.
+func (ps *peerSet) refreshLoop(ctx context.Context) {
+	for {
+		ps.reload(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(peerRefresh):
 		}
 	}
 }
@@ -156,7 +174,13 @@ func (ps *peerSet) run(ctx context.Context, p *peer) {
 			c.Close()
 		}
 	}()
-	var lastWarn time.Time
+	var lastWarn, downUntil time.Time
+	warn := func(msg string, err error) {
+		if time.Since(lastWarn) > 10*time.Second {
+			ps.log.Warn(msg, "peer", p.url, "err", err)
+			lastWarn = time.Now()
+		}
+	}
 	for {
 		var job peerJob
 		select {
@@ -166,25 +190,33 @@ func (ps *peerSet) run(ctx context.Context, p *peer) {
 		}
 		if c == nil {
 			var err error
-			if c, err = ps.dial(ctx, p); err != nil {
-				if time.Since(lastWarn) > 10*time.Second {
-					ps.log.Warn("peer unreachable", "peer", p.url, "err", err)
-					lastWarn = time.Now()
+			if time.Now().Before(downUntil) {
+				err = fmt.Errorf("peer %s unreachable a moment ago", p.url)
+			} else if c, err = ps.dial(ctx, p); err != nil {
+				c = nil
+				downUntil = time.Now().Add(peerBackoff) // jobs meanwhile fail fast
+				warn("peer unreachable", err)
+			}
+			if err != nil {
+				if job.done != nil {
+					job.done <- err
 				}
 				continue
 			}
 		}
 		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := job(jctx, c)
+		err := job.run(jctx, c)
 		cancel()
+		if job.done != nil {
+			job.done <- err
+		}
 		var rerr *rpcclient.Error
 		if err != nil && !errors.As(err, &rerr) {
 			c.Close() // a transport failure: dial again
 			c = nil
 		}
-		if err != nil && time.Since(lastWarn) > 10*time.Second {
-			ps.log.Warn("peer call failed", "peer", p.url, "err", err)
-			lastWarn = time.Now()
+		if err != nil {
+			warn("peer call failed", err)
 		}
 	}
 }
@@ -208,24 +240,20 @@ func (ps *peerSet) dial(ctx context.Context, p *peer) (*rpcclient.Client, error)
 	})
 }
 
-// send queues job for p without waiting; a full queue drops it.
-func (ps *peerSet) send(p *peer, job peerJob) {
+// send queues a call for p without waiting; a full queue drops it.
+func (ps *peerSet) send(p *peer, run func(context.Context, *rpcclient.Client) error) {
 	select {
-	case p.jobs <- job:
+	case p.jobs <- peerJob{run: run}:
 	default:
 		ps.log.Debug("peer queue full; dropped", "peer", p.url)
 	}
 }
 
-// do runs job on p's connection and waits for its result.
-func (ps *peerSet) do(ctx context.Context, p *peer, job peerJob) error {
+// do runs a call on p's connection and waits for its result.
+func (ps *peerSet) do(ctx context.Context, p *peer, run func(context.Context, *rpcclient.Client) error) error {
 	done := make(chan error, 1)
 	select {
-	case p.jobs <- func(ctx context.Context, c *rpcclient.Client) error {
-		err := job(ctx, c)
-		done <- err
-		return err
-	}:
+	case p.jobs <- peerJob{run: run, done: done}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -234,8 +262,6 @@ func (ps *peerSet) do(ctx context.Context, p *peer, job peerJob) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(15 * time.Second):
-		return fmt.Errorf("peer %s: no answer (unreachable?)", p.url)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cmttypes "github.com/cometbft/cometbft/types"
@@ -50,6 +51,7 @@ type Service struct {
 	counter rpc.Counters
 
 	registered         chan struct{}
+	onboarded          atomic.Bool // joined and on-boarded: /is_initialized may answer 200
 	lastOK, lastFailed float64
 	lastProofFailures  float64
 	lastProposed       float64
@@ -219,6 +221,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 	// The lifecycle gets its own context so that, on any stop, it ends
 	// (and stops touching the stores) before the deferred closes run.
+	pctx, stopPeers := context.WithCancel(ctx)
+	defer stopPeers()
+	go s.host.peers.refreshLoop(pctx)
+
 	lctx, stopLifecycle := context.WithCancel(ctx)
 	lifeDone := make(chan error, 1)
 	go func() { lifeDone <- s.lifecycle(lctx) }()
@@ -247,7 +253,7 @@ func ignoreClosed(err error) error {
 func (s *Service) isInitialized(w http.ResponseWriter, _ *http.Request) {
 	select {
 	case <-s.registered:
-		if s.enc.Initialized() {
+		if s.onboarded.Load() && s.enc.Initialized() {
 			w.WriteHeader(http.StatusOK)
 			fmt.Fprintln(w, "initialized")
 			return
@@ -279,6 +285,7 @@ func (s *Service) lifecycle(ctx context.Context) error {
 		return err
 	}
 	s.onboard(ctx)
+	s.onboarded.Store(true)
 	s.enc.SendDue(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
