@@ -91,7 +91,7 @@ type Enclave struct {
 	lc          *lightclient.Client
 	sync        syncMeta
 	heads       map[int64]verifiedHead // recent verified parentchain blocks
-	halted      error                  // set for good once the state is found behind the chain
+	halted      error                  // set while the state is found behind the chain (haltLocked)
 	viewLive    bool                   // the view was read in this run (not restored from sealed progress)
 	warnedJoin  bool                   // logged once that a fresh enclave must join
 	confirms    []types.Call           // parentchain confirmations due after the next commit

@@ -10,6 +10,7 @@ import (
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/sidechain"
 )
 
 // NextParentchainHeight is the parentchain height the enclave verifies next.
@@ -79,8 +80,15 @@ func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Inp
 	// the chain's silence bound sends a heartbeat, so that the chain keeps
 	// it in the authority set.
 	if announce || e.heartbeatDueLocked() {
+		// It confirms the parentchain block whose calls its state holds
+		// (the head's layer-one head), not the one just verified: clients
+		// take a confirmation of block N as "calls up to N are executed".
+		var l1 sidechain.LayerOneHead
+		if e.head != nil {
+			l1 = e.head.Data.LayerOneHead
+		}
 		call, err := types.NewCall(e.codec, enclavebridge.ModuleName, "confirm_processed_parentchain_block", enclavebridge.ConfirmProcessedParentchainBlockArgs{
-			Shard: e.shard, BlockHash: v.Hash, BlockNumber: v.Height,
+			Shard: e.shard, BlockHash: l1.Hash, BlockNumber: l1.Number,
 		})
 		if err != nil {
 			return err

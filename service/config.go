@@ -43,8 +43,9 @@ type Config struct {
 	TrustedExternal, UntrustedExternal, MuRaExternal string
 	// CleanReset wipes the data dir's state and blocks (not the keys) first.
 	CleanReset bool
-	// Dev funds the enclave's account from //Alice and makes //Alice the
-	// sidechain's root.
+	// Dev funds the enclave's account from //Alice. (A new shard's
+	// sidechain root comes from the parentchain: its sudo account on a
+	// chain that allows simulated attestation; never from a host flag.)
 	Dev bool
 	// SkipRA registers with the unverified "skip" method.
 	SkipRA bool

@@ -7,9 +7,10 @@ import (
 // Metrics are the validateer's Prometheus metrics, named as the original
 // worker's (integritee_worker_*) so dashboards and alerts carry over.
 type Metrics struct {
-	Forks, OnboardImported         prometheus.Counter
-	OnboardRemaining, QueuedBlocks prometheus.Gauge
-	SlotDuration                   prometheus.Histogram
+	Forks, OnboardImported, Rollbacks prometheus.Counter
+	Behind                            prometheus.Gauge
+	OnboardRemaining, QueuedBlocks    prometheus.Gauge
+	SlotDuration                      prometheus.Histogram
 
 	reg *prometheus.Registry
 
@@ -63,6 +64,9 @@ func NewMetrics(requests, submitted func() float64) *Metrics {
 	m.OnboardImported = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "enclave_sidechain_onboarding_imported_blocks_total", Help: "Blocks fetched from peers and imported while on-boarding or catching up."})
 	m.QueuedBlocks = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_sidechain_queued_blocks", Help: "Peers' blocks waiting in the import queue for a parent or a parentchain block."})
 	m.SlotDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "enclave_sidechain_slot_duration_seconds", Help: "Seconds the enclave spent on each slot in which it authored a block.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+	m.Rollbacks = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "enclave_sidechain_rollbacks_total", Help: "Forks this validateer lost: it rolled back to the common ancestor and took the winning branch."})
+	m.Behind = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_sidechain_behind_blocks", Help: "How far the highest queued peer block is above the head (0 when none waits)."})
+	m.reg.MustRegister(m.Rollbacks, m.Behind)
 	m.reg.MustRegister(m.BlocksProposed, m.BlocksImported, m.Forks, m.OnboardRemaining, m.OnboardImported, m.QueuedBlocks, m.SlotDuration)
 	m.reg.MustRegister(m.BlockHeight, m.LastFinalized, m.PoolSize, m.RPCRequests, m.RPCTrustedCalls, m.AttemptedCalls,
 		m.ExecutionDuration, m.StateSize, m.TotalIssuance, m.ParentchainBlock, m.PeerCount, m.AuraRemaining,

@@ -272,8 +272,8 @@ func (ps *peerSet) broadcast(raw []byte) {
 	}
 }
 
-// forward sends an operation to every peer; a peer's queue of pending
-// forwards goes out as one call.
+// forward sends an operation to every peer (sidechain_forwardOperations
+// with one operation; the method takes up to rpc.MaxForwardedOperations).
 func (ps *peerSet) forward(ct []byte) {
 	h := "0x" + hex.EncodeToString(ct)
 	for _, p := range ps.refresh(context.Background()) {

@@ -57,6 +57,7 @@ type Service struct {
 	lastProposed       float64
 	lastImported       float64
 	lastForks          float64
+	lastRollbacks      float64
 }
 
 // Paths inside the data dir.
@@ -495,6 +496,9 @@ func (s *Service) updateMetrics() {
 	m.Forks.Add(float64(st.Forks) - s.lastForks)
 	s.lastForks = float64(st.Forks)
 	m.QueuedBlocks.Set(float64(st.Queued))
+	m.Behind.Set(float64(st.Behind))
+	m.Rollbacks.Add(float64(st.Rollbacks) - s.lastRollbacks)
+	s.lastRollbacks = float64(st.Rollbacks)
 	if st.LastExecution > 0 {
 		m.ExecutionDuration.Observe(st.LastExecution.Seconds())
 	}

@@ -115,7 +115,7 @@ func runCmd(o *options) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.cfg.Dev, "dev", false, "fund the enclave's account from //Alice and make //Alice the sidechain's root")
+	f.BoolVar(&o.cfg.Dev, "dev", false, "fund the enclave's account from //Alice (a dev chain's sudo account, //Alice, becomes a new shard's sidechain root by the chain's rule, not by this flag)")
 	f.BoolVar(&o.cfg.SkipRA, "skip-ra", false, "register without attestation (method skip; dev chains only)")
 	f.BoolVar(&o.cfg.RequestState, "request-state", false, "get the shard's keys and state from a peer validateer (mutual remote attestation) even if the shard looks new")
 	f.DurationVar(&o.cfg.SlotDuration, "slot-duration", o.cfg.SlotDuration, "sidechain slot duration")
