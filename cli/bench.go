@@ -33,7 +33,7 @@ func benchTransfersCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			chain, err := c.ChainID(ctx)
+			chain, err := c.Chain(ctx)
 			if err != nil {
 				return err
 			}

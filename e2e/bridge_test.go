@@ -111,7 +111,7 @@ func (e *bridgeEnv) submitAll(signers []*account.Pair, calls []types.Call) {
 			n = e.account(p.ID()).Nonce
 		}
 		nonces[p.ID()] = n + 1
-		tx := e.codec.Sign(p, node.DevChainID, n, calls[i])
+		tx := e.codec.Sign(p, e.n.chain(e.t), n, calls[i])
 		if err := e.c.Broadcast(ctx, tx); err != nil {
 			e.t.Fatalf("%s by %s: %v", calls[i], p.ID(), err)
 		}
@@ -569,7 +569,7 @@ func TestBridgeRefusesBadInput(t *testing.T) {
 			stage := ""
 			if c.raw {
 				nonce := e.account(c.signer.ID()).Nonce
-				r := broadcast(t, e.n, e.codec.Sign(c.signer, node.DevChainID, nonce, c.call))
+				r := broadcast(t, e.n, e.codec.Sign(c.signer, e.n.chain(t), nonce, c.call))
 				if r.Code == 0 || !strings.Contains(r.Log, c.want.Module+"."+c.want.Name) {
 					t.Errorf("%s: code %d log %q, want refused with %s.%s", c.name, r.Code, r.Log, c.want.Module, c.want.Name)
 				}

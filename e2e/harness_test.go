@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/integritee-go/integritee/parentchain/types"
 )
 
 var binDir string
@@ -231,6 +234,24 @@ func (n *nodeProc) appHashAt(t *testing.T, h int64) string {
 
 // query runs abci_query and returns the decoded JSON value or the log of a
 // failed query.
+// chain returns the node's chain as transactions name it (id and genesis
+// hash, which signatures cover).
+func (n *nodeProc) chain(t *testing.T) types.Chain {
+	t.Helper()
+	var info struct {
+		ChainID     string `json:"chain_id"`
+		GenesisHash string `json:"genesis_hash"`
+	}
+	n.query(t, "/system/chain", &info)
+	g, err := hex.DecodeString(strings.TrimPrefix(info.GenesisHash, "0x"))
+	if err != nil || len(g) != 32 {
+		t.Fatalf("genesis hash %q", info.GenesisHash)
+	}
+	ch := types.Chain{ID: info.ChainID}
+	copy(ch.Genesis[:], g)
+	return ch
+}
+
 func (n *nodeProc) query(t *testing.T, path string, out any) {
 	t.Helper()
 	res, rerr, err := rpcCall(n.rpc, "abci_query", map[string]any{"path": path})

@@ -115,6 +115,10 @@ func broadcast(t *testing.T, n *nodeProc, tx []byte) checkTxResult {
 
 func TestDevNodeRefusesBadTransactions(t *testing.T) {
 	n := startDevNode(t, "")
+	chain := n.chain(t)
+	if chain.ID != node.DevChainID {
+		t.Fatalf("dev chain id %q", chain.ID)
+	}
 	codec := types.NewCodec()
 	alice, _ := account.DevPair("//Alice")
 	bob, _ := account.DevPair("//Bob")
@@ -126,8 +130,8 @@ func TestDevNodeRefusesBadTransactions(t *testing.T) {
 		}
 		return c
 	}
-	good := codec.Sign(alice, node.DevChainID, 0, transfer(bob.ID(), types.NewBalance(1)))
-	badSig := codec.Sign(alice, node.DevChainID, 0, transfer(bob.ID(), types.NewBalance(1)))
+	good := codec.Sign(alice, chain, 0, transfer(bob.ID(), types.NewBalance(1)))
+	badSig := codec.Sign(alice, chain, 0, transfer(bob.ID(), types.NewBalance(1)))
 	badSig[len(badSig)-1] ^= 1
 	sudoCall, _ := types.NewCall(codec, "sudo", "sudo", map[int]any{1: transfer(bob.ID(), types.NewBalance(1))})
 	setBal, _ := types.NewCall(codec, "balances", "set_balance", balances.SetBalanceArgs{Who: bob.ID(), Free: types.TEER(1)})
@@ -139,16 +143,17 @@ func TestDevNodeRefusesBadTransactions(t *testing.T) {
 		{"garbage bytes", "tx.Malformed", []byte("not a transaction")},
 		{"truncated", "tx.Malformed", good[:len(good)-5]},
 		{"oversize", "tx.TooLarge", make([]byte, types.MaxTxBytes+1)},
-		{"wrong chain id", "tx.WrongChainID", codec.Sign(alice, "another-chain", 0, transfer(bob.ID(), types.NewBalance(1)))},
+		{"signed for another genesis (same chain id)", "tx.BadSignature", codec.Sign(alice, types.Chain{ID: chain.ID, Genesis: types.GenesisHash(chain.ID, []byte("other validators"))}, 0, transfer(bob.ID(), types.NewBalance(1)))},
+		{"wrong chain id", "tx.WrongChainID", codec.Sign(alice, types.Chain{ID: "another-chain", Genesis: chain.Genesis}, 0, transfer(bob.ID(), types.NewBalance(1)))},
 		{"bad signature", "tx.BadSignature", badSig},
-		{"future nonce", "tx.FutureNonce", codec.Sign(alice, node.DevChainID, 7, transfer(bob.ID(), types.NewBalance(1)))},
-		{"insufficient funds", "balances.InsufficientBalance", codec.Sign(alice, node.DevChainID, 0, transfer(bob.ID(), types.TEER(1001)))},
-		{"cannot pay fee", "tx.CannotPayFee", codec.Sign(ferdie, node.DevChainID, 0, transfer(bob.ID(), types.NewBalance(1)))},
-		{"unknown module", "tx.UnknownModule", codec.Sign(alice, node.DevChainID, 0, types.Call{Module: "nope", Method: "x", Args: []byte{0xa0}})},
-		{"unknown call", "tx.UnknownCall", codec.Sign(alice, node.DevChainID, 0, types.Call{Module: "balances", Method: "steal", Args: []byte{0xa0}})},
-		{"bad arguments", "tx.BadArguments", codec.Sign(alice, node.DevChainID, 0, types.Call{Module: "balances", Method: "transfer", Args: []byte{0x01}})},
-		{"unauthorised sudo", "sudo.RequireSudo", codec.Sign(bob, node.DevChainID, 0, sudoCall)},
-		{"root call without sudo", "tx.BadOrigin", codec.Sign(alice, node.DevChainID, 0, setBal)},
+		{"future nonce", "tx.FutureNonce", codec.Sign(alice, chain, 7, transfer(bob.ID(), types.NewBalance(1)))},
+		{"insufficient funds", "balances.InsufficientBalance", codec.Sign(alice, chain, 0, transfer(bob.ID(), types.TEER(1001)))},
+		{"cannot pay fee", "tx.CannotPayFee", codec.Sign(ferdie, chain, 0, transfer(bob.ID(), types.NewBalance(1)))},
+		{"unknown module", "tx.UnknownModule", codec.Sign(alice, chain, 0, types.Call{Module: "nope", Method: "x", Args: []byte{0xa0}})},
+		{"unknown call", "tx.UnknownCall", codec.Sign(alice, chain, 0, types.Call{Module: "balances", Method: "steal", Args: []byte{0xa0}})},
+		{"bad arguments", "tx.BadArguments", codec.Sign(alice, chain, 0, types.Call{Module: "balances", Method: "transfer", Args: []byte{0x01}})},
+		{"unauthorised sudo", "sudo.RequireSudo", codec.Sign(bob, chain, 0, sudoCall)},
+		{"root call without sudo", "tx.BadOrigin", codec.Sign(alice, chain, 0, setBal)},
 	}
 	before := takeSnapshot(t, n)
 	for _, c := range cases {
@@ -166,7 +171,7 @@ func TestDevNodeRefusesBadTransactions(t *testing.T) {
 		return takeSnapshot(t, n).alice.Nonce == 1
 	})
 	mid := takeSnapshot(t, n)
-	for _, tx := range [][]byte{good, codec.Sign(alice, node.DevChainID, 0, transfer(bob.ID(), types.NewBalance(2)))} {
+	for _, tx := range [][]byte{good, codec.Sign(alice, chain, 0, transfer(bob.ID(), types.NewBalance(2)))} {
 		if r := broadcast(t, n, tx); r.Code == 0 || !(strings.Contains(r.Log, "tx.StaleNonce") || strings.Contains(r.Log, "already exists in cache")) {
 			t.Errorf("replay: code %d log %q, want StaleNonce or the mempool's duplicate refusal", r.Code, r.Log)
 		}

@@ -91,7 +91,7 @@ func (e *xtEnv) invokeTx(out string, want account.ID) string {
 	if err != nil {
 		e.t.Fatalf("tx %s: %v", m[2], err)
 	}
-	if err := codec.VerifySignature(tx); err != nil {
+	if err := codec.VerifySignature(tx, e.n.chain(e.t).Genesis); err != nil {
 		e.t.Errorf("tx %s: %v", m[2], err)
 	}
 	if tx.Body.Call.String() != "enclavebridge.invoke" {

@@ -314,8 +314,9 @@ func (e *Enclave) sendLocked(ctx context.Context, call types.Call) error {
 	if chainNonce > e.nonce {
 		e.nonce = chainNonce
 	}
-	// The chain the light client follows, not the host's configuration.
-	tx := e.codec.Sign(e.keys.Signer(), e.lc.ChainID(), e.nonce, call)
+	// The chain the light client follows (its id and genesis hash, from the
+	// sealed trust root), not the host's configuration.
+	tx := e.codec.Sign(e.keys.Signer(), e.lc.Chain(), e.nonce, call)
 	if err := e.host.SubmitParentchainTx(ctx, tx); err != nil {
 		if errors.Is(err, types.ErrTxStaleNonce) || errors.Is(err, types.ErrTxFutureNonce) {
 			e.nonce = chainNonce

@@ -297,9 +297,9 @@ func defaultContent(chainID string) content {
 		}
 		n := uint64(h) * 10
 		txs := []cmttypes.Tx{
-			codec.Sign(alice, chainID, n, transferCall()),
-			codec.Sign(bob, chainID, n, shieldCall(types.TEER(5))),
-			codec.Sign(bob, chainID, n+1, shieldCall(types.Balance{})),
+			codec.Sign(alice, types.Chain{ID: chainID}, n, transferCall()),
+			codec.Sign(bob, types.Chain{ID: chainID}, n, shieldCall(types.TEER(5))),
+			codec.Sign(bob, types.Chain{ID: chainID}, n+1, shieldCall(types.Balance{})),
 			garbage,
 		}
 		res := []*abci.ExecTxResult{okResult(), okResult(), failResult(enclavebridge.ErrZeroAmount), failResult(types.ErrTxMalformed)}

@@ -192,6 +192,9 @@ type Client struct {
 	cfg     Config
 	codec   *types.Codec
 	chainID string
+	// genesisValsHash is the hash of the genesis validator set the client
+	// started from: with the chain id, the chain's genesis hash.
+	genesisValsHash [32]byte
 
 	mu sync.Mutex
 	// genesis is the genesis validator set; used until the first block is
@@ -220,11 +223,20 @@ func New(chainID string, genesisValidators *cmttypes.ValidatorSet, cfg Config) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: genesis validator set: %w", ErrConfig, err)
 	}
-	return &Client{cfg: cfg.withDefaults(), codec: types.NewCodec(), chainID: chainID, genesis: vals}, nil
+	var gvh [32]byte
+	copy(gvh[:], vals.Hash())
+	return &Client{cfg: cfg.withDefaults(), codec: types.NewCodec(), chainID: chainID, genesisValsHash: gvh, genesis: vals}, nil
 }
 
 // ChainID returns the chain the client follows.
 func (c *Client) ChainID() string { return c.chainID }
+
+// Chain returns the chain the client follows as transactions name it: its
+// id and its genesis hash, from the trust root the client was sealed with
+// (never from the host).
+func (c *Client) Chain() types.Chain {
+	return types.Chain{ID: c.chainID, Genesis: types.GenesisHash(c.chainID, c.genesisValsHash[:])}
+}
 
 // Height returns the last verified height, 0 before the first block.
 func (c *Client) Height() int64 {

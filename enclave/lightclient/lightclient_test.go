@@ -277,7 +277,7 @@ func TestTamperedTxs(t *testing.T) {
 
 	// A transaction replaced.
 	in := c.input(2)
-	in.Block.Data.Txs[2] = codec.Sign(bob, c.chainID, 21, shieldCall(types.TEER(1000)))
+	in.Block.Data.Txs[2] = codec.Sign(bob, types.Chain{ID: c.chainID}, 21, shieldCall(types.TEER(1000)))
 	refuse(t, lc, in, testNow, ErrDataHashMismatch)
 
 	// A transaction dropped (and its result).
@@ -295,7 +295,7 @@ func TestTamperedTxs(t *testing.T) {
 	// Transactions and DataHash both replaced: the header no longer hashes
 	// to the block its commit signs.
 	in = c.input(2)
-	in.Block.Data.Txs[2] = codec.Sign(bob, c.chainID, 21, shieldCall(types.TEER(1000)))
+	in.Block.Data.Txs[2] = codec.Sign(bob, types.Chain{ID: c.chainID}, 21, shieldCall(types.TEER(1000)))
 	in.Block.DataHash = cmttypes.Txs(in.Block.Data.Txs).Hash()
 	refuse(t, lc, in, testNow, ErrBadCommit)
 
@@ -639,10 +639,10 @@ func TestRestoreBadState(t *testing.T) {
 	bad := map[string][]byte{
 		"nil":       nil,
 		"magic":     append([]byte("XYZ\x01"), st[4:]...),
-		"version":   append([]byte("ILC\x02"), st[4:]...),
+		"version":   append([]byte("ILC\x01"), st[4:]...),
 		"truncated": st[:len(st)/2],
 		"no body":   st[:4+1+len(c.chainID)],
-		"chain id":  []byte("ILC\x01\x00"),
+		"chain id":  []byte("ILC\x02\x00"),
 		"long id":   append([]byte("ILC\x01\x7f"), st[4:]...),
 	}
 	// Another chain id over the same header.
@@ -720,5 +720,40 @@ func TestNewAndConfig(t *testing.T) {
 	vals.Validators[0].VotingPower = 1
 	if _, err := lc.Verify(c.input(1), testNow); err != nil {
 		t.Fatalf("genesis set aliased: %v", err)
+	}
+}
+
+// TestChainNamesTheSealedGenesis: the chain the client names for the
+// enclave's transactions is its trust root's (chain id and genesis
+// validators), before and after blocks and across sealing; a chain with the
+// same id and other validators has another genesis hash.
+func TestChainNamesTheSealedGenesis(t *testing.T) {
+	c := newChain(t, 4, chainOpts{})
+	lc, err := New(testChainID, c.vals[1], Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := types.Chain{ID: testChainID, Genesis: types.GenesisHash(testChainID, c.vals[1].Hash())}
+	if got := lc.Chain(); got != want {
+		t.Fatalf("new client names %+v, want %+v", got, want)
+	}
+	for h := int64(1); h <= 3; h++ {
+		if _, err := lc.Verify(c.input(h), testNow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restored, err := Restore(mustState(t, lc), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := restored.Chain(); got != want {
+		t.Fatalf("after blocks and a restore the client names %+v, want %+v", got, want)
+	}
+	other, err := New(testChainID, valSet(t, newKeys("stranger", 4)), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Chain().Genesis == want.Genesis {
+		t.Fatal("a chain with the same id and other validators has the same genesis hash")
 	}
 }

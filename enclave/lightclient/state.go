@@ -12,14 +12,15 @@ import (
 )
 
 // stateMagic starts an encoded state; its last byte is the format version.
-var stateMagic = []byte("ILC\x01")
+var stateMagic = []byte("ILC\x02")
 
 // maxStateSize bounds what Restore decodes.
 const maxStateSize = 16 << 20
 
 // State encodes the client's trusted state for sealing:
 //
-//	"ILC\x01" || uvarint(len(chain id)) || chain id || cmtproto.LightBlock
+//	"ILC\x02" || uvarint(len(chain id)) || chain id || genesis validators
+//	hash (32 bytes) || cmtproto.LightBlock
 //
 // The light block holds, before the first verified block, no signed header
 // and the genesis validator set; afterwards the last verified block's header
@@ -46,6 +47,7 @@ func (c *Client) State() ([]byte, error) {
 	out := append([]byte(nil), stateMagic...)
 	out = binary.AppendUvarint(out, uint64(len(c.chainID)))
 	out = append(out, c.chainID...)
+	out = append(out, c.genesisValsHash[:]...)
 	return append(out, body...), nil
 }
 
@@ -70,8 +72,14 @@ func Restore(state []byte, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%w: bad chain id", ErrBadState)
 	}
 	chainID := string(rest[k : k+int(n)])
+	rest = rest[k+int(n):]
+	if len(rest) < 32 {
+		return nil, fmt.Errorf("%w: no genesis validators hash", ErrBadState)
+	}
+	var gvh [32]byte
+	copy(gvh[:], rest)
 	var lb cmtproto.LightBlock
-	if err := lb.Unmarshal(rest[k+int(n):]); err != nil {
+	if err := lb.Unmarshal(rest[32:]); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadState, err)
 	}
 	if lb.ValidatorSet == nil || len(lb.ValidatorSet.Validators) == 0 {
@@ -90,6 +98,9 @@ func Restore(state []byte, cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadState, err)
 		}
+		if c.genesisValsHash != gvh {
+			return nil, fmt.Errorf("%w: genesis validators hash does not match the set", ErrBadState)
+		}
 		return c, nil
 	}
 	sh, err := cmttypes.SignedHeaderFromProto(lb.SignedHeader)
@@ -106,10 +117,11 @@ func Restore(state []byte, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%w: commit: %w", ErrBadState, err)
 	}
 	return &Client{
-		cfg:         cfg.withDefaults(),
-		codec:       types.NewCodec(),
-		chainID:     chainID,
-		trusted:     sh,
-		trustedVals: vals,
+		cfg:             cfg.withDefaults(),
+		codec:           types.NewCodec(),
+		chainID:         chainID,
+		genesisValsHash: gvh,
+		trusted:         sh,
+		trustedVals:     vals,
 	}, nil
 }

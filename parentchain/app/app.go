@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/integritee-go/integritee/account"
 
@@ -29,6 +31,7 @@ const Version uint64 = 1
 
 var (
 	keyChainID   = []byte("system/chain_id")
+	keyGenesis   = []byte("system/genesis_hash")
 	keyBlockTime = []byte("system/block_time")
 )
 
@@ -46,6 +49,7 @@ type App struct {
 
 	mu       sync.Mutex
 	chainID  string
+	genesis  [32]byte  // types.GenesisHash of the chain id and genesis validators
 	height   int64     // last committed height
 	appHash  []byte    // last committed app hash
 	lastTime time.Time // last committed block time
@@ -90,6 +94,9 @@ func New(store *state.Store, log *slog.Logger, metrics *Metrics) *App {
 	a.height, a.appHash = store.LastCommit()
 	if b, ok := store.Get(keyChainID); ok {
 		a.chainID = string(b)
+	}
+	if b, ok := store.Get(keyGenesis); ok {
+		copy(a.genesis[:], b)
 	}
 	if b, ok := store.Get(keyBlockTime); ok {
 		var ms int64
@@ -155,13 +162,18 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 			}
 		}
 	}
+	genesis, err := genesisHash(req)
+	if err != nil {
+		return nil, err
+	}
 	o.Set(keyChainID, []byte(req.ChainId))
+	o.Set(keyGenesis, genesis[:])
 	o.Set(keyBlockTime, a.codec.MustMarshal(req.Time.UnixMilli()))
 	hash, err := a.store.CommitOverlay(o, 0)
 	if err != nil {
 		return nil, fmt.Errorf("app: commit genesis: %w", err)
 	}
-	a.chainID, a.appHash, a.lastTime = req.ChainId, hash, req.Time
+	a.chainID, a.genesis, a.appHash, a.lastTime = req.ChainId, genesis, hash, req.Time
 	a.check = state.NewOverlay(a.store)
 	a.log.Info("genesis committed", "chain_id", req.ChainId, "app_hash", fmt.Sprintf("%X", hash))
 	a.updateMetrics()
@@ -273,11 +285,31 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 	return &abci.QueryResponse{Code: abci.CodeTypeOK, Value: b, Height: height}, nil
 }
 
+// genesisHash is the chain's genesis hash from InitChain's chain id and
+// validators (none only in tests that drive the app without CometBFT).
+func genesisHash(req *abci.InitChainRequest) ([32]byte, error) {
+	if len(req.Validators) == 0 {
+		return types.GenesisHash(req.ChainId, nil), nil
+	}
+	vals, err := cmttypes.PB2TM.ValidatorUpdates(req.Validators)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("app: genesis validators: %w", err)
+	}
+	set, err := cmttypes.ValidatorSetFromExistingValidators(vals)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("app: genesis validators: %w", err)
+	}
+	return types.GenesisHash(req.ChainId, set.Hash()), nil
+}
+
 // ChainInfo is the answer to the /system/chain query.
 type ChainInfo struct {
 	ChainID string `json:"chain_id"`
-	Height  int64  `json:"height"`
-	Modules []string
+	// GenesisHash (0x-hex) is what every transaction's signature covers
+	// besides its body (types.GenesisHash).
+	GenesisHash string `json:"genesis_hash"`
+	Height      int64  `json:"height"`
+	Modules     []string
 }
 
 func (a *App) query(path string) (any, error) {
@@ -291,7 +323,7 @@ func (a *App) query(path string) (any, error) {
 	if parts[0] == "system" && len(parts) == 2 && parts[1] == "chain" {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		ci := ChainInfo{ChainID: a.chainID, Height: a.height}
+		ci := ChainInfo{ChainID: a.chainID, GenesisHash: "0x" + hex.EncodeToString(a.genesis[:]), Height: a.height}
 		for _, m := range a.order {
 			ci.Modules = append(ci.Modules, m.Name())
 		}
@@ -331,7 +363,7 @@ func (a *App) decodeAndVerify(b []byte) (*types.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := a.codec.VerifySignature(tx); err != nil {
+	if err := a.codec.VerifySignature(tx, a.genesis); err != nil {
 		return tx, err
 	}
 	return tx, nil

@@ -21,6 +21,9 @@ import (
 
 const chainID = "test-chain"
 
+// testChain is the chain the harness runs: InitChain without validators.
+var testChain = types.Chain{ID: chainID, Genesis: types.GenesisHash(chainID, nil)}
+
 var genesisTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 type harness struct {
@@ -110,7 +113,7 @@ func (h *harness) transfer(from, to string, nonce uint64, amount types.Balance) 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return h.codec.Sign(p, chainID, nonce, call)
+	return h.codec.Sign(p, testChain, nonce, call)
 }
 
 func TestTransferChargesFeeAndEmitsEvents(t *testing.T) {

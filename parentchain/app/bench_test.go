@@ -39,7 +39,7 @@ func BenchmarkCheckTx(b *testing.B) {
 	call, _ := types.NewCall(h.codec, "balances", "transfer", balances.TransferArgs{Dest: bob.ID(), Amount: types.NewBalance(1)})
 	txs := make([][]byte, b.N)
 	for i := range txs {
-		txs[i] = h.codec.Sign(alice, chainID, uint64(i), call)
+		txs[i] = h.codec.Sign(alice, testChain, uint64(i), call)
 	}
 	b.ResetTimer()
 	for i := range txs {
@@ -62,7 +62,7 @@ func BenchmarkFinalizeBlock(b *testing.B) {
 	for i := range pairs {
 		pairs[i], _ = account.DevPair(fmt.Sprintf("//Sender%d", i))
 		call, _ := types.NewCall(codec, "balances", "transfer", balances.TransferArgs{Dest: pairs[i].ID(), Amount: types.TEER(1)})
-		fund = append(fund, codec.Sign(alice, chainID, uint64(i), call))
+		fund = append(fund, codec.Sign(alice, testChain, uint64(i), call))
 	}
 	h.block(fund...)
 	call, _ := types.NewCall(codec, "balances", "transfer", balances.TransferArgs{Dest: alice.ID(), Amount: types.NewBalance(1)})
@@ -73,7 +73,7 @@ func BenchmarkFinalizeBlock(b *testing.B) {
 		var txs [][]byte
 		for k := 0; k < per; k++ {
 			for _, p := range pairs {
-				txs = append(txs, codec.Sign(p, chainID, nonce+uint64(k), call))
+				txs = append(txs, codec.Sign(p, testChain, nonce+uint64(k), call))
 			}
 		}
 		nonce += per
@@ -244,7 +244,7 @@ func (m *millionSetup) blockTxs(senders []int, nonce uint64) [][]byte {
 				if err != nil {
 					panic(err)
 				}
-				txs[k] = m.codec.Sign(m.pairs[senders[k]], chainID, nonce, call)
+				txs[k] = m.codec.Sign(m.pairs[senders[k]], testChain, nonce, call)
 			}
 		}()
 	}

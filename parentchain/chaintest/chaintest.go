@@ -180,6 +180,13 @@ func New(t testing.TB) *Chain {
 // ChainID returns the chain's id, "chaintest".
 func (c *Chain) ChainID() string { return chainID }
 
+// Chain returns the chain as transactions name it: id and genesis hash.
+func (c *Chain) Chain() types.Chain {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return types.Chain{ID: chainID, Genesis: types.GenesisHash(chainID, c.vals[1].Hash())}
+}
+
 // GenesisValidators returns a copy of the genesis validator set, the trust
 // root of a light client for this chain.
 func (c *Chain) GenesisValidators() *cmttypes.ValidatorSet {
@@ -210,7 +217,7 @@ func (c *Chain) Sign(p *account.Pair, call types.Call) []byte {
 			nonce = tx.nonce + 1
 		}
 	}
-	raw := c.codec.Sign(p, chainID, nonce, call)
+	raw := c.codec.Sign(p, types.Chain{ID: chainID, Genesis: types.GenesisHash(chainID, c.vals[1].Hash())}, nonce, call)
 	c.pending[types.TxHash(raw)] = pendingTx{signer: id, nonce: nonce}
 	return raw
 }

@@ -5,6 +5,7 @@ package client
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
@@ -64,9 +66,11 @@ func (e *QueryError) Is(target error) bool {
 
 // Client talks to one node.
 type Client struct {
-	rpc     *rpchttp.HTTP
-	codec   *types.Codec
-	chainID string
+	rpc   *rpchttp.HTTP
+	codec *types.Codec
+
+	mu    sync.Mutex
+	chain types.Chain // cached once known
 }
 
 // HTTPAddress turns a ws://, wss://, http:// or https:// node URL into the
@@ -120,15 +124,36 @@ func (c *Client) Codec() *types.Codec { return c.codec }
 
 // ChainID returns the node's chain id.
 func (c *Client) ChainID(ctx context.Context) (string, error) {
-	if c.chainID != "" {
-		return c.chainID, nil
+	ch, err := c.Chain(ctx)
+	return ch.ID, err
+}
+
+// Chain returns the node's chain as transactions name it: its id and its
+// genesis hash (the /system/chain query), which signatures cover.
+func (c *Client) Chain(ctx context.Context) (types.Chain, error) {
+	c.mu.Lock()
+	if c.chain.ID != "" {
+		defer c.mu.Unlock()
+		return c.chain, nil
 	}
-	st, err := c.rpc.Status(ctx)
-	if err != nil {
-		return "", fmt.Errorf("node status: %w", err)
+	c.mu.Unlock()
+	var info struct {
+		ChainID     string `json:"chain_id"`
+		GenesisHash string `json:"genesis_hash"`
 	}
-	c.chainID = st.NodeInfo.Network
-	return c.chainID, nil
+	if err := c.Query(ctx, "/system/chain", &info); err != nil {
+		return types.Chain{}, fmt.Errorf("node chain: %w", err)
+	}
+	g, err := hex.DecodeString(strings.TrimPrefix(info.GenesisHash, "0x"))
+	if err != nil || len(g) != 32 || info.ChainID == "" {
+		return types.Chain{}, fmt.Errorf("node chain: bad answer %+v", info)
+	}
+	ch := types.Chain{ID: info.ChainID}
+	copy(ch.Genesis[:], g)
+	c.mu.Lock()
+	c.chain = ch
+	c.mu.Unlock()
+	return ch, nil
 }
 
 // Query runs abci_query at path and decodes the JSON answer into out.
@@ -173,7 +198,7 @@ func (c *Client) NextNonce(ctx context.Context, id account.ID) (uint64, error) {
 // Sign builds a signed transaction with the signer's next nonce (mempool
 // included).
 func (c *Client) Sign(ctx context.Context, p *account.Pair, call types.Call) ([]byte, error) {
-	chain, err := c.ChainID(ctx)
+	chain, err := c.Chain(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ func FuzzDecodeTx(f *testing.F) {
 	c := NewCodec()
 	alice, _ := account.DevPair("//Alice")
 	call, _ := NewCall(c, "balances", "transfer", map[int]any{1: alice.ID(), 2: NewBalance(5)})
-	f.Add(c.Sign(alice, "integritee-dev", 3, call))
+	f.Add(c.Sign(alice, Chain{ID: "integritee-dev"}, 3, call))
 	f.Add([]byte{0xa0})
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -28,7 +28,7 @@ func FuzzDecodeTx(f *testing.F) {
 		if !bytes.Equal(again, b) {
 			t.Fatalf("accepted a non-canonical encoding")
 		}
-		_ = c.VerifySignature(tx)
+		_ = c.VerifySignature(tx, [32]byte{})
 	})
 }
 

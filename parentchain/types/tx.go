@@ -2,6 +2,7 @@ package types
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/integritee-go/integritee/account"
@@ -12,7 +13,7 @@ const MaxTxBytes = 64 << 10
 
 // signingDomain separates transaction signatures from every other signature
 // an account may make.
-const signingDomain = "integritee-parentchain-tx:v1:"
+const signingDomain = "integritee-parentchain-tx:v2:"
 
 // Call names a module's call and carries its CBOR-encoded arguments.
 type Call struct {
@@ -47,15 +48,47 @@ func NewCall(c *Codec, module, method string, args any) (Call, error) {
 	return Call{Module: module, Method: method, Args: b}, nil
 }
 
-// SigningBytes returns the bytes a transaction's signature covers.
-func (c *Codec) SigningBytes(b *Body) []byte {
-	return append([]byte(signingDomain), c.MustMarshal(b)...)
+// Chain names the chain a transaction is for: its id, in the transaction,
+// and its genesis hash, which the signature covers without the transaction
+// carrying it (as Substrate's CheckGenesis): a signature made for another
+// chain, even one with the same id, is worthless here.
+type Chain struct {
+	ID      string
+	Genesis [32]byte
 }
 
-// Sign builds and signs a transaction and returns its encoding.
-func (c *Codec) Sign(p *account.Pair, chainID string, nonce uint64, call Call) []byte {
-	body := Body{ChainID: chainID, Nonce: nonce, Signer: p.ID(), Call: call}
-	return c.MustMarshal(Tx{Body: body, Signature: p.Sign(c.SigningBytes(&body))})
+// genesisDomain separates genesis hashes from other hashes.
+const genesisDomain = "integritee-parentchain-genesis:v1:"
+
+// GenesisHash is a chain's genesis hash: SHA-256 over a domain, the chain
+// id and the hash of its genesis validator set (CometBFT's
+// ValidatorSet.Hash), which is exactly the trust root a light client of the
+// chain starts from. Another chain with the same id has other validators
+// (their keys sign its blocks), so another genesis hash.
+func GenesisHash(chainID string, validatorsHash []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(genesisDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(chainID)))
+	h.Write(n[:])
+	h.Write([]byte(chainID))
+	h.Write(validatorsHash)
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// SigningBytes returns the bytes a transaction's signature covers: a
+// domain, the chain's genesis hash and the body.
+func (c *Codec) SigningBytes(b *Body, genesis [32]byte) []byte {
+	out := append([]byte(signingDomain), genesis[:]...)
+	return append(out, c.MustMarshal(b)...)
+}
+
+// Sign builds and signs a transaction for chain and returns its encoding.
+func (c *Codec) Sign(p *account.Pair, chain Chain, nonce uint64, call Call) []byte {
+	body := Body{ChainID: chain.ID, Nonce: nonce, Signer: p.ID(), Call: call}
+	return c.MustMarshal(Tx{Body: body, Signature: p.Sign(c.SigningBytes(&body, chain.Genesis))})
 }
 
 // DecodeTx decodes and checks the form of a transaction; it does not verify
@@ -74,10 +107,11 @@ func (c *Codec) DecodeTx(b []byte) (*Tx, error) {
 	return &tx, nil
 }
 
-// VerifySignature checks the transaction's signature.
-func (c *Codec) VerifySignature(tx *Tx) error {
-	if !account.Verify(tx.Body.Signer, c.SigningBytes(&tx.Body), tx.Signature) {
-		return ErrTxBadSignature.Wrap("signer %s", tx.Body.Signer)
+// VerifySignature checks the transaction's signature, made for the chain
+// with genesis hash genesis.
+func (c *Codec) VerifySignature(tx *Tx, genesis [32]byte) error {
+	if !account.Verify(tx.Body.Signer, c.SigningBytes(&tx.Body, genesis), tx.Signature) {
+		return ErrTxBadSignature.Wrap("signer %s (a signature for another chain, or a forged one)", tx.Body.Signer)
 	}
 	return nil
 }

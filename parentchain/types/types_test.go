@@ -34,20 +34,25 @@ func TestTxSignVerifyAndTamper(t *testing.T) {
 	c := NewCodec()
 	alice, _ := account.DevPair("//Alice")
 	call, _ := NewCall(c, "balances", "transfer", map[int]any{1: alice.ID()})
-	raw := c.Sign(alice, "chain", 1, call)
+	genesis := GenesisHash("chain", []byte("validators"))
+	raw := c.Sign(alice, Chain{ID: "chain", Genesis: genesis}, 1, call)
 	tx, err := c.DecodeTx(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.VerifySignature(tx); err != nil {
+	if err := c.VerifySignature(tx, genesis); err != nil {
 		t.Fatal(err)
 	}
+	// Another chain with the same id: another genesis (validators).
+	if err := c.VerifySignature(tx, GenesisHash("chain", []byte("other validators"))); !errors.Is(err, ErrTxBadSignature) {
+		t.Errorf("signature for another genesis: %v", err)
+	}
 	tx.Body.Nonce = 2
-	if err := c.VerifySignature(tx); !errors.Is(err, ErrTxBadSignature) {
+	if err := c.VerifySignature(tx, genesis); !errors.Is(err, ErrTxBadSignature) {
 		t.Errorf("tampered nonce: %v", err)
 	}
 	tx.Body.Nonce, tx.Body.ChainID = 1, "other"
-	if err := c.VerifySignature(tx); !errors.Is(err, ErrTxBadSignature) {
+	if err := c.VerifySignature(tx, genesis); !errors.Is(err, ErrTxBadSignature) {
 		t.Errorf("tampered chain id: %v", err)
 	}
 	// Non-canonical: an indefinite-length or reordered map is refused.
