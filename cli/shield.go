@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/integritee-go/integritee/account"
-	"github.com/integritee-go/integritee/enclave/keys"
+	"github.com/integritee-go/integritee/api/shielding"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/sidechain"
@@ -91,7 +91,7 @@ confirms it processed that block (at most --timeout). SHARD is base58 or 0x-hex.
 			if err != nil {
 				return fmt.Errorf("author_getShieldingKey: %w", err)
 			}
-			beneficiary, err := keys.ShieldingEncrypt(key, a.to[:])
+			beneficiary, err := shielding.Encrypt(key, a.to[:])
 			if err != nil {
 				return fmt.Errorf("encrypt the beneficiary: %w", err)
 			}

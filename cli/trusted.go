@@ -16,10 +16,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/api/shielding"
+	"github.com/integritee-go/integritee/api/trusted"
+	"github.com/integritee-go/integritee/api/trustedrpc"
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/enclave/keys"
-	"github.com/integritee-go/integritee/enclave/rpc"
-	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/types"
@@ -205,8 +205,8 @@ func (s *session) pair(what, arg string) (*account.Pair, error) {
 }
 
 // get runs a getter signed by p.
-func (s *session) get(ctx context.Context, p *account.Pair, g stf.Getter) (string, error) {
-	b, err := (&stf.Operation{Getter: stf.SignGetter(p, g, s.shard)}).Encode()
+func (s *session) get(ctx context.Context, p *account.Pair, g trusted.Getter) (string, error) {
+	b, err := (&trusted.Operation{Getter: trusted.SignGetter(p, g, s.shard)}).Encode()
 	if err != nil {
 		return "", err
 	}
@@ -220,7 +220,7 @@ func (s *session) get(ctx context.Context, p *account.Pair, g stf.Getter) (strin
 // nonce returns p's next trusted nonce.
 func (s *session) nonce(ctx context.Context, p *account.Pair) (uint64, error) {
 	id := p.ID()
-	v, err := s.get(ctx, p, stf.Getter{Nonce: &id})
+	v, err := s.get(ctx, p, trusted.Getter{Nonce: &id})
 	if err != nil {
 		return 0, fmt.Errorf("nonce of %s: %w", id, err)
 	}
@@ -233,13 +233,13 @@ func (s *session) nonce(ctx context.Context, p *account.Pair) (uint64, error) {
 
 // sealCall signs call as p with nonce for the enclave mrenclave serving
 // shard, and encrypts the resulting operation to the shielding key.
-func sealCall(p *account.Pair, call stf.Call, nonce uint64, mrenclave attestation.MrEnclave, shard sidechain.ShardID, shieldingKey []byte) (*stf.SignedCall, []byte, error) {
-	sc := stf.SignCall(p, call, nonce, mrenclave, shard)
-	plain, err := (&stf.Operation{Call: sc}).Encode()
+func sealCall(p *account.Pair, call trusted.Call, nonce uint64, mrenclave attestation.MrEnclave, shard sidechain.ShardID, shieldingKey []byte) (*trusted.SignedCall, []byte, error) {
+	sc := trusted.SignCall(p, call, nonce, mrenclave, shard)
+	plain, err := (&trusted.Operation{Call: sc}).Encode()
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode the call: %w", err)
 	}
-	ct, err := keys.ShieldingEncrypt(shieldingKey, plain)
+	ct, err := shielding.Encrypt(shieldingKey, plain)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encrypt the call: %w", err)
 	}
@@ -248,7 +248,7 @@ func sealCall(p *account.Pair, call stf.Call, nonce uint64, mrenclave attestatio
 
 // awaitInBlock follows a watched operation's statuses until it is in a
 // sidechain block (its hash), refused, dropped, or ctx ends.
-func awaitInBlock(ctx context.Context, updates <-chan rpc.Status) (sidechain.Hash, error) {
+func awaitInBlock(ctx context.Context, updates <-chan trustedrpc.Status) (sidechain.Hash, error) {
 	last := "none"
 	for {
 		select {
@@ -258,11 +258,11 @@ func awaitInBlock(ctx context.Context, updates <-chan rpc.Status) (sidechain.Has
 			}
 			last = st.Kind
 			switch st.Kind {
-			case rpc.InSidechainBlock, rpc.Finalized:
+			case trustedrpc.InSidechainBlock, trustedrpc.Finalized:
 				return st.BlockHash, nil // Finalized: the InSidechainBlock before it was dropped by a lagging reader
-			case rpc.Invalid:
+			case trustedrpc.Invalid:
 				return sidechain.Hash{}, fmt.Errorf("%w: %s", errInvalid, st.Reason)
-			case rpc.Dropped:
+			case trustedrpc.Dropped:
 				return sidechain.Hash{}, errDropped
 			}
 		case <-ctx.Done():
@@ -325,7 +325,7 @@ func awaitIndirect(ctx context.Context, nonceNow func(context.Context) (uint64, 
 // extrinsic that carries it).
 type callSpec struct {
 	signer *account.Pair
-	call   stf.Call
+	call   trusted.Call
 }
 
 // runCall signs, encrypts and submits a call and waits for its execution:
@@ -587,7 +587,7 @@ func parseAccountArg(what, arg string) (account.ID, error) {
 }
 
 // getterCmd builds balance and nonce: a getter about ACCT signed by ACCT.
-func getterCmd(t *trustedEnv, use, short string, getter func(*account.ID) stf.Getter) *cobra.Command {
+func getterCmd(t *trustedEnv, use, short string, getter func(*account.ID) trusted.Getter) *cobra.Command {
 	return &cobra.Command{
 		Use:   use + " ACCT",
 		Short: short,
@@ -620,12 +620,12 @@ func getterCmd(t *trustedEnv, use, short string, getter func(*account.ID) stf.Ge
 
 func trustedBalanceCmd(t *trustedEnv) *cobra.Command {
 	return getterCmd(t, "balance", "Print a trusted account's free balance in planck (the getter is signed by ACCT)",
-		func(id *account.ID) stf.Getter { return stf.Getter{FreeBalance: id} })
+		func(id *account.ID) trusted.Getter { return trusted.Getter{FreeBalance: id} })
 }
 
 func trustedNonceCmd(t *trustedEnv) *cobra.Command {
 	return getterCmd(t, "nonce", "Print a trusted account's next nonce (the getter is signed by ACCT)",
-		func(id *account.ID) stf.Getter { return stf.Getter{Nonce: id} })
+		func(id *account.ID) trusted.Getter { return trusted.Getter{Nonce: id} })
 }
 
 // transferArgs are a transfer's or an unshielding's parsed arguments.
@@ -675,7 +675,7 @@ func trustedTransferCmd(t *trustedEnv) *cobra.Command {
 				if err != nil {
 					return callSpec{}, err
 				}
-				return callSpec{signer: from, call: stf.Call{Transfer: &stf.Transfer{From: from.ID(), To: a.to, Amount: a.amount}}}, nil
+				return callSpec{signer: from, call: trusted.Call{Transfer: &trusted.Transfer{From: from.ID(), To: a.to, Amount: a.amount}}}, nil
 			})
 		},
 	})
@@ -704,7 +704,7 @@ func trustedSetBalanceCmd(t *trustedEnv) *cobra.Command {
 				if err != nil {
 					return callSpec{}, err
 				}
-				return callSpec{signer: r, call: stf.Call{SetBalance: &stf.SetBalance{Who: who, Free: amount}}}, nil
+				return callSpec{signer: r, call: trusted.Call{SetBalance: &trusted.SetBalance{Who: who, Free: amount}}}, nil
 			})
 		},
 	}
@@ -727,7 +727,7 @@ func trustedUnshieldCmd(t *trustedEnv) *cobra.Command {
 				if err != nil {
 					return callSpec{}, err
 				}
-				return callSpec{signer: from, call: stf.Call{Unshield: &stf.Unshield{From: from.ID(), To: a.to, Amount: a.amount, Shard: s.shard}}}, nil
+				return callSpec{signer: from, call: trusted.Call{Unshield: &trusted.Unshield{From: from.ID(), To: a.to, Amount: a.amount, Shard: s.shard}}}, nil
 			})
 		},
 	})
@@ -832,7 +832,7 @@ func trustedTotalIssuanceCmd(t *trustedEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := s.get(ctx, p, stf.Getter{TotalIssuance: &stf.TotalIssuanceQuery{}})
+			v, err := s.get(ctx, p, trusted.Getter{TotalIssuance: &trusted.TotalIssuanceQuery{}})
 			if err != nil {
 				return fmt.Errorf("total issuance: %w", err)
 			}
@@ -915,9 +915,9 @@ func (t *trustedEnv) benchmark(cmd *cobra.Command, rootArg string, accounts, tra
 		return err
 	}
 	fmt.Fprintf(t.out, "funding %d accounts (//BenchT%d//i) with set-balance as %s\n", accounts, run, root.ID())
-	watches := make([]<-chan rpc.Status, accounts)
+	watches := make([]<-chan trustedrpc.Status, accounts)
 	for i, p := range pairs {
-		_, ct, err := sealCall(root, stf.Call{SetBalance: &stf.SetBalance{Who: p.ID(), Free: fund}}, rootNonce+uint64(i), s.mrenclave, s.shard, key)
+		_, ct, err := sealCall(root, trusted.Call{SetBalance: &trusted.SetBalance{Who: p.ID(), Free: fund}}, rootNonce+uint64(i), s.mrenclave, s.shard, key)
 		if err != nil {
 			return err
 		}
@@ -939,7 +939,7 @@ func (t *trustedEnv) benchmark(cmd *cobra.Command, rootArg string, accounts, tra
 	// 2. Sign and encrypt every transfer before the clock starts.
 	cts := make([][][]byte, accounts)
 	for i, p := range pairs {
-		call := stf.Call{Transfer: &stf.Transfer{From: p.ID(), To: pairs[(i+1)%accounts].ID(), Amount: amount}}
+		call := trusted.Call{Transfer: &trusted.Transfer{From: p.ID(), To: pairs[(i+1)%accounts].ID(), Amount: amount}}
 		cts[i] = make([][]byte, transfers)
 		for n := range cts[i] {
 			if _, cts[i][n], err = sealCall(p, call, uint64(n), s.mrenclave, s.shard, key); err != nil {

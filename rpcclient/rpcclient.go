@@ -18,9 +18,9 @@ import (
 	"github.com/sourcegraph/jsonrpc2"
 	jsonrpcws "github.com/sourcegraph/jsonrpc2/websocket"
 
+	"github.com/integritee-go/integritee/api/trustedrpc"
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/attestation/ratls"
-	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
@@ -41,9 +41,9 @@ type Options struct {
 type Client struct {
 	conn   *jsonrpc2.Conn
 	mu     sync.Mutex
-	watch  map[string]chan rpc.Status
-	early  map[string][]rpc.Status // notifications that beat their call's answer
-	gone   bool                    // the connection is closed
+	watch  map[string]chan trustedrpc.Status
+	early  map[string][]trustedrpc.Status // notifications that beat their call's answer
+	gone   bool                           // the connection is closed
 	report *attestation.Report
 }
 
@@ -52,7 +52,7 @@ var ErrNoCheck = errors.New("rpcclient: no attestation check given (use Insecure
 
 // Dial connects to url (wss://host:port).
 func Dial(ctx context.Context, url string, o Options) (*Client, error) {
-	c := &Client{watch: map[string]chan rpc.Status{}, early: map[string][]rpc.Status{}}
+	c := &Client{watch: map[string]chan trustedrpc.Status{}, early: map[string][]trustedrpc.Status{}}
 	var tlsCfg *tls.Config
 	switch {
 	case o.Insecure:
@@ -77,7 +77,7 @@ func Dial(ctx context.Context, url string, o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpcclient: dial %s: %w", url, err)
 	}
-	wc.SetReadLimit(rpc.MaxMessageBytes)
+	wc.SetReadLimit(trustedrpc.MaxMessageBytes)
 	c.conn = jsonrpc2.NewConn(context.Background(), jsonrpcws.NewObjectStream(wc), jsonrpc2.HandlerWithError(c.handle))
 	go c.endWatchesOnDisconnect()
 	return c, nil
@@ -103,10 +103,10 @@ func (c *Client) Report() *attestation.Report { return c.report }
 func (c *Client) Close() error { return c.conn.Close() }
 
 func (c *Client) handle(_ context.Context, _ *jsonrpc2.Conn, req *jsonrpc2.Request) (any, error) {
-	if req.Method != rpc.WatchNotification || req.Params == nil {
+	if req.Method != trustedrpc.WatchNotification || req.Params == nil {
 		return nil, nil
 	}
-	var u rpc.Update
+	var u trustedrpc.Update
 	if err := json.Unmarshal(*req.Params, &u); err != nil {
 		return nil, nil
 	}
@@ -123,7 +123,7 @@ func (c *Client) handle(_ context.Context, _ *jsonrpc2.Conn, req *jsonrpc2.Reque
 	return nil, nil
 }
 
-func (c *Client) deliverLocked(sub string, ch chan rpc.Status, s rpc.Status) {
+func (c *Client) deliverLocked(sub string, ch chan trustedrpc.Status, s trustedrpc.Status) {
 	select {
 	case ch <- s:
 	default:
@@ -184,12 +184,12 @@ func (c *Client) Submit(ctx context.Context, shard sidechain.ShardID, ciphertext
 
 // SubmitAndWatch sends an encrypted trusted operation and returns its hash
 // and a channel of its statuses, closed after the final one.
-func (c *Client) SubmitAndWatch(ctx context.Context, shard sidechain.ShardID, ciphertext []byte) (string, <-chan rpc.Status, error) {
+func (c *Client) SubmitAndWatch(ctx context.Context, shard sidechain.ShardID, ciphertext []byte) (string, <-chan trustedrpc.Status, error) {
 	var h string
 	if err := c.Call(ctx, "author_submitAndWatchExtrinsic", []any{shard.String(), hexOf(ciphertext)}, &h); err != nil {
 		return "", nil, err
 	}
-	ch := make(chan rpc.Status, 16)
+	ch := make(chan trustedrpc.Status, 16)
 	c.mu.Lock()
 	if c.gone {
 		c.mu.Unlock()
@@ -234,8 +234,8 @@ func (c *Client) String(ctx context.Context, method string) (string, error) {
 }
 
 // Header returns the shard's latest sidechain header.
-func (c *Client) Header(ctx context.Context, shard sidechain.ShardID) (rpc.Header, error) {
-	var h rpc.Header
+func (c *Client) Header(ctx context.Context, shard sidechain.ShardID) (trustedrpc.Header, error) {
+	var h trustedrpc.Header
 	err := c.Call(ctx, "chain_getHeader", []any{shard.String()}, &h)
 	return h, err
 }

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/integritee-go/integritee/account"
-	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/codec"
 )
 
 // MaxBlockBytes bounds an encoded sidechain block.
@@ -84,11 +84,11 @@ var (
 	ErrBadBlockSig      = errors.New("sidechain: block signature does not verify")
 )
 
-// Codec encodes the sidechain's types canonically (the parentchain's codec).
-type Codec struct{ c *types.Codec }
+// Codec encodes the sidechain's types canonically (package codec).
+type Codec struct{ c *codec.Codec }
 
 // NewCodec returns the sidechain codec.
-func NewCodec() *Codec { return &Codec{c: types.NewCodec()} }
+func NewCodec() *Codec { return &Codec{c: codec.New()} }
 
 // HeaderHash is the block hash: SHA-256 of the header's canonical encoding.
 func (c *Codec) HeaderHash(h *Header) Hash { return sha256.Sum256(c.c.MustMarshal(h)) }

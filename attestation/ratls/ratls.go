@@ -39,7 +39,7 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/codec"
 )
 
 // OID is the object identifier of the attestation extension.
@@ -85,8 +85,8 @@ var (
 )
 
 var (
-	oid   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1, 1}
-	codec = types.NewCodec()
+	oid       = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1, 1}
+	canonical = codec.New()
 )
 
 // evidence is the attestation extension's value.
@@ -151,7 +151,7 @@ func NewBoundCertificate(b Quoter, holder account.ID, now time.Time) (tls.Certif
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ratls: quote: %w", err)
 	}
-	ext, err := codec.Marshal(evidence{Method: b.Name(), Quote: quote})
+	ext, err := canonical.Marshal(evidence{Method: b.Name(), Quote: quote})
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ratls: encode attestation: %w", err)
 	}
@@ -225,7 +225,7 @@ func Verify(rawCert []byte, verifiers map[string]attestation.Verifier) (*attesta
 		return nil, fmt.Errorf("%w: %d bytes, max %d", ErrMalformedAttestation, len(value), MaxExtensionSize)
 	}
 	var ev evidence
-	if err := codec.Unmarshal(value, &ev); err != nil {
+	if err := canonical.Unmarshal(value, &ev); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedAttestation, err)
 	}
 	v := verifiers[ev.Method]

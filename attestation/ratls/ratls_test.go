@@ -235,7 +235,7 @@ func TestReportDataIsTheKeyHashFollowedByTheHolder(t *testing.T) {
 		"another key's hash":       {ReportData(spki(t, newKey(t)), holder), holder, ErrKeyNotBound},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ext := codec.MustMarshal(evidence{Method: "sim", Quote: attsim.NewQuote(mr, false, tc.rd, now)})
+			ext := canonical.MustMarshal(evidence{Method: "sim", Quote: attsim.NewQuote(mr, false, tc.rd, now)})
 			r, err := Verify(certWith(t, key, ext).Certificate[0], simVerifiers())
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
@@ -264,16 +264,16 @@ func TestVerifyRejectsUnusableAttestations(t *testing.T) {
 		ext  []byte
 		want []error
 	}{
-		"unknown method":     {codec.MustMarshal(evidence{Method: "tdx", Quote: quote}), []error{ErrUnknownMethod}},
-		"empty method":       {codec.MustMarshal(evidence{Quote: quote}), []error{ErrUnknownMethod}},
-		"garbage quote":      {codec.MustMarshal(evidence{Method: "sim", Quote: []byte("quote")}), []error{ErrQuoteRejected, attestation.ErrBadQuote}},
-		"bad signature":      {codec.MustMarshal(evidence{Method: "sim", Quote: tampered}), []error{ErrQuoteRejected, attestation.ErrBadSignature}},
+		"unknown method":     {canonical.MustMarshal(evidence{Method: "tdx", Quote: quote}), []error{ErrUnknownMethod}},
+		"empty method":       {canonical.MustMarshal(evidence{Quote: quote}), []error{ErrUnknownMethod}},
+		"garbage quote":      {canonical.MustMarshal(evidence{Method: "sim", Quote: []byte("quote")}), []error{ErrQuoteRejected, attestation.ErrBadQuote}},
+		"bad signature":      {canonical.MustMarshal(evidence{Method: "sim", Quote: tampered}), []error{ErrQuoteRejected, attestation.ErrBadSignature}},
 		"not CBOR":           {[]byte("quote"), []error{ErrMalformedAttestation}},
 		"empty":              {[]byte{}, []error{ErrMalformedAttestation}},
-		"unknown field":      {codec.MustMarshal(extra{Method: "sim", Quote: quote, More: 1}), []error{ErrMalformedAttestation}},
-		"not canonical":      {append([]byte{0xb9, 0x00, 0x02}, codec.MustMarshal(evidence{Method: "sim", Quote: quote})[1:]...), []error{ErrMalformedAttestation}},
+		"unknown field":      {canonical.MustMarshal(extra{Method: "sim", Quote: quote, More: 1}), []error{ErrMalformedAttestation}},
+		"not canonical":      {append([]byte{0xb9, 0x00, 0x02}, canonical.MustMarshal(evidence{Method: "sim", Quote: quote})[1:]...), []error{ErrMalformedAttestation}},
 		"oversized":          {make([]byte, MaxExtensionSize+1), []error{ErrMalformedAttestation}},
-		"method as a number": {codec.MustMarshal(map[int]any{1: 7, 2: quote}), []error{ErrMalformedAttestation}},
+		"method as a number": {canonical.MustMarshal(map[int]any{1: 7, 2: quote}), []error{ErrMalformedAttestation}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Verify(certWith(t, key, tc.ext).Certificate[0], simVerifiers())
@@ -333,7 +333,7 @@ func TestNewCertificateShape(t *testing.T) {
 	}
 	// The value is the canonical CBOR map {1: method, 2: quote}.
 	var m map[uint64]any
-	if err := codec.Unmarshal(ext.Value, &m); err != nil {
+	if err := canonical.Unmarshal(ext.Value, &m); err != nil {
 		t.Fatal(err)
 	}
 	if len(m) != 2 || m[1] != "sim" {

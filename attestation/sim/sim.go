@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/integritee-go/integritee/attestation"
-	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/codec"
 )
 
 // Method is the attestation method name of simulation quotes.
@@ -44,7 +44,7 @@ var (
 		seed := sha256.Sum256([]byte(KeySeedPhrase))
 		return ed25519.NewKeyFromSeed(seed[:])
 	}()
-	codec = types.NewCodec()
+	canonical = codec.New()
 )
 
 // PublicKey returns the published simulation attestation key. Its private
@@ -84,11 +84,11 @@ type quoteBody struct {
 // followed by the canonical CBOR of the unsigned fields.
 func (q *Quote) SigningBytes() []byte {
 	body := quoteBody{Version: q.Version, MrEnclave: q.MrEnclave, Debug: q.Debug, ReportData: q.ReportData, Timestamp: q.Timestamp}
-	return append([]byte(SignatureDomain), codec.MustMarshal(body)...)
+	return append([]byte(SignatureDomain), canonical.MustMarshal(body)...)
 }
 
 // Encode returns q's canonical encoding.
-func (q *Quote) Encode() []byte { return codec.MustMarshal(q) }
+func (q *Quote) Encode() []byte { return canonical.MustMarshal(q) }
 
 // NewQuote makes a simulation quote for an enclave with the given
 // measurement, debug mode and report data, made at t, signed with the
@@ -106,7 +106,7 @@ func DecodeQuote(b []byte) (*Quote, error) {
 		return nil, fmt.Errorf("%w: sim quote of %d bytes, max %d", attestation.ErrQuoteTooLarge, len(b), MaxQuoteSize)
 	}
 	var q Quote
-	if err := codec.Unmarshal(b, &q); err != nil {
+	if err := canonical.Unmarshal(b, &q); err != nil {
 		return nil, fmt.Errorf("%w: sim quote: %v", attestation.ErrBadQuote, err)
 	}
 	return &q, nil

@@ -21,83 +21,36 @@ import (
 	ws "github.com/gorilla/websocket"
 	"github.com/sourcegraph/jsonrpc2"
 
+	"github.com/integritee-go/integritee/api/trustedrpc"
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
-// MaxMessageBytes bounds one JSON-RPC message.
-const MaxMessageBytes = 4 << 20
-
-// Status is a trusted operation's status, as watchers receive it. It
-// encodes as "Submitted", "Ready", "Future", "Dropped", "Retracted",
-// {"InSidechainBlock":"0x…"}, {"Finalized":"0x…"} or {"Invalid":"reason"}.
-// Finalized, Invalid and Dropped end the watch; InSidechainBlock may be
-// followed by Retracted (its block lost a fork) and then by Ready or
-// another InSidechainBlock.
-type Status struct {
-	Kind      string
-	BlockHash sidechain.Hash
-	Reason    string
-}
-
-// Status kinds.
-const (
-	Submitted        = "Submitted"
-	Ready            = "Ready"
-	Future           = "Future"
-	InSidechainBlock = "InSidechainBlock"
-	Invalid          = "Invalid"
-	Dropped          = "Dropped"
-	Retracted        = "Retracted"
-	Finalized        = "Finalized"
+// The wire types are the public API's (package api/trustedrpc).
+type (
+	Status = trustedrpc.Status
+	Header = trustedrpc.Header
+	Update = trustedrpc.Update
 )
 
-// Final reports whether no status follows s.
-func (s Status) Final() bool {
-	return s.Kind == Finalized || s.Kind == Invalid || s.Kind == Dropped
-}
+// Status kinds, bounds and names (package api/trustedrpc).
+const (
+	Submitted              = trustedrpc.Submitted
+	Ready                  = trustedrpc.Ready
+	Future                 = trustedrpc.Future
+	InSidechainBlock       = trustedrpc.InSidechainBlock
+	Invalid                = trustedrpc.Invalid
+	Dropped                = trustedrpc.Dropped
+	Retracted              = trustedrpc.Retracted
+	Finalized              = trustedrpc.Finalized
+	MaxMessageBytes        = trustedrpc.MaxMessageBytes
+	MaxForwardedOperations = trustedrpc.MaxForwardedOperations
+	WatchNotification      = trustedrpc.WatchNotification
+)
 
-// MarshalJSON implements json.Marshaler.
-func (s Status) MarshalJSON() ([]byte, error) {
-	switch s.Kind {
-	case InSidechainBlock, Finalized:
-		return json.Marshal(map[string]string{s.Kind: s.BlockHash.String()})
-	case Invalid:
-		return json.Marshal(map[string]string{Invalid: s.Reason})
-	}
-	return json.Marshal(s.Kind)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (s *Status) UnmarshalJSON(b []byte) error {
-	var k string
-	if json.Unmarshal(b, &k) == nil {
-		s.Kind = k
-		return nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	for _, k := range []string{InSidechainBlock, Finalized} {
-		if h, ok := m[k]; ok {
-			s.Kind = k
-			return s.BlockHash.UnmarshalText([]byte(h))
-		}
-	}
-	if r, ok := m[Invalid]; ok {
-		s.Kind, s.Reason = Invalid, r
-		return nil
-	}
-	return fmt.Errorf("rpc: unknown status %s", b)
-}
-
-// Header is the answer to chain_getHeader.
-type Header struct {
-	sidechain.Header
-	Hash sidechain.Hash `json:"hash"`
-}
+// Methods lists the methods served, for rpc_methods.
+var Methods = trustedrpc.Methods
 
 // Backend is the enclave as the RPC server sees it.
 type Backend interface {
@@ -186,28 +139,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 type discardLogger struct{}
 
 func (discardLogger) Printf(string, ...any) {}
-
-// Methods lists the methods served, for rpc_methods.
-var Methods = []string{
-	"author_submitAndWatchExtrinsic", "author_submitExtrinsic", "author_pendingExtrinsics",
-	"author_getShieldingKey", "author_getFingerprint", "author_getShard", "author_getMuRaUrl",
-	"author_getUntrustedUrl", "state_executeGetter", "chain_getHeader", "sidechain_importBlock",
-	"sidechain_forwardOperations",
-	"system_version", "system_health", "rpc_methods",
-}
-
-// MaxForwardedOperations bounds one sidechain_forwardOperations call.
-const MaxForwardedOperations = 1024
-
-// WatchNotification is the method of the notifications that
-// author_submitAndWatchExtrinsic sends.
-const WatchNotification = "author_extrinsicUpdate"
-
-// Update is a notification's params.
-type Update struct {
-	Subscription string `json:"subscription"`
-	Result       Status `json:"result"`
-}
 
 func invalidParams(format string, a ...any) *jsonrpc2.Error {
 	return &jsonrpc2.Error{Code: CodeInvalidParams, Message: "Invalid params: " + fmt.Sprintf(format, a...)}

@@ -1,20 +1,23 @@
 package stf
 
-import "github.com/integritee-go/integritee/parentchain/types"
+import (
+	"github.com/integritee-go/integritee/api/trusted"
+	"github.com/integritee-go/integritee/parentchain/types"
+)
 
 // ModuleName is the codespace of the STF's errors, as the trusted JSON-RPC
 // reports them.
-const ModuleName = "stf"
+const ModuleName = trusted.ModuleName
 
 // Named errors. Errors returned by this package are one of these or wrap one
 // of them with detail, so callers tell them apart with errors.Is or
 // types.AsError.
 var (
-	ErrMalformed           = types.NewError(ModuleName, 1, "Malformed", "operation bytes do not decode or are not canonically encoded")
-	ErrTooLarge            = types.NewError(ModuleName, 2, "TooLarge", "operation exceeds the maximum size")
-	ErrInvalidVariant      = types.NewError(ModuleName, 3, "InvalidVariant", "a union must have exactly one variant set")
-	ErrBadSignature        = types.NewError(ModuleName, 4, "BadSignature", "signature does not verify")
-	ErrSignerMismatch      = types.NewError(ModuleName, 5, "SignerMismatch", "signer is not the account the call spends from")
+	ErrMalformed           = trusted.ErrMalformed
+	ErrTooLarge            = trusted.ErrTooLarge
+	ErrInvalidVariant      = trusted.ErrInvalidVariant
+	ErrBadSignature        = trusted.ErrBadSignature
+	ErrSignerMismatch      = trusted.ErrSignerMismatch
 	ErrStaleNonce          = types.NewError(ModuleName, 6, "StaleNonce", "nonce already used (replay)")
 	ErrFutureNonce         = types.NewError(ModuleName, 7, "FutureNonce", "nonce is ahead of the account's next nonce")
 	ErrInsufficientBalance = types.NewError(ModuleName, 8, "InsufficientBalance", "balance too low")
@@ -22,7 +25,7 @@ var (
 	ErrWrongShard          = types.NewError(ModuleName, 10, "WrongShard", "call names another shard")
 	ErrNotRoot             = types.NewError(ModuleName, 11, "NotRoot", "call requires the sidechain's root account")
 	ErrZeroAmount          = types.NewError(ModuleName, 12, "ZeroAmount", "amount must be positive")
-	ErrGetterNotOwner      = types.NewError(ModuleName, 13, "GetterNotOwner", "getter reads an account other than its signer's")
+	ErrGetterNotOwner      = trusted.ErrGetterNotOwner
 	ErrBadDiff             = types.NewError(ModuleName, 14, "BadDiff", "state diff does not decode or writes an invalid entry")
 	ErrBadSnapshot         = types.NewError(ModuleName, 15, "BadSnapshot", "state snapshot does not decode or holds an invalid entry")
 	ErrConflict            = types.NewError(ModuleName, 16, "Conflict", "state changed since the transaction began")

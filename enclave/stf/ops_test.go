@@ -87,7 +87,7 @@ func TestSigningBytesLayout(t *testing.T) {
 	alice := dev(t, "Alice")
 	a := alice.ID()
 	call := transferCall(a, a, teer(3))
-	want := append([]byte("integritee-trusted-call:v1:"), codec.MustMarshal(map[int]any{
+	want := append([]byte("integritee-trusted-call:v1:"), canonical.MustMarshal(map[int]any{
 		1: map[int]any{1: map[int]any{1: a, 2: a, 3: teer(3)}},
 		2: uint64(7), 3: testMr, 4: testShard,
 	})...)
@@ -95,7 +95,7 @@ func TestSigningBytesLayout(t *testing.T) {
 		t.Errorf("call signing bytes:\n got %x\nwant %x", got, want)
 	}
 	g := Getter{Nonce: &a}
-	want = append([]byte("integritee-trusted-getter:v1:"), codec.MustMarshal(map[int]any{
+	want = append([]byte("integritee-trusted-getter:v1:"), canonical.MustMarshal(map[int]any{
 		1: map[int]any{2: a}, 2: testShard,
 	})...)
 	if got := GetterSigningBytes(g, testShard); !bytes.Equal(got, want) {
@@ -109,7 +109,7 @@ func TestSigningBytesLayout(t *testing.T) {
 
 func mustEncode(t *testing.T, v any) []byte {
 	t.Helper()
-	b, err := codec.Marshal(v)
+	b, err := canonical.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func (d Diff) entries() []diffEntry {
 
 // Encode returns the diff's canonical encoding: a CBOR array of
 // [key (byte string), value (byte string) or null for a deletion].
-func (d Diff) Encode() []byte { return codec.MustMarshal(d.entries()) }
+func (d Diff) Encode() []byte { return canonical.MustMarshal(d.entries()) }
 
 // DecodeDiff decodes a diff strictly (canonical encoding only) and checks
 // that every change fits the state's key schema. Errors wrap ErrBadDiff.
@@ -203,7 +203,7 @@ func validateEntry(key string, value []byte) error {
 	if value == nil {
 		return nil
 	}
-	if err := codec.Unmarshal(value, v); err != nil {
+	if err := canonical.Unmarshal(value, v); err != nil {
 		return schemaError("value of " + quoteKey(key) + ": " + err.Error())
 	}
 	switch x := v.(type) {
@@ -432,7 +432,7 @@ func (s *State) Snapshot() []byte {
 	for i, k := range keys {
 		es[i] = diffEntry{Key: []byte(k), Value: s.kv[k]}
 	}
-	b := codec.MustMarshal(&snapshotV1{Version: snapshotVersion, Entries: es})
+	b := canonical.MustMarshal(&snapshotV1{Version: snapshotVersion, Entries: es})
 	s.mu.RUnlock()
 	return b
 }
@@ -466,7 +466,7 @@ func (s *State) RestoreSnapshot(b []byte) error {
 	if snap.Entries == nil {
 		snap.Entries = []diffEntry{}
 	}
-	if again := codec.MustMarshal(&snap); !bytes.Equal(again, b) {
+	if again := canonical.MustMarshal(&snap); !bytes.Equal(again, b) {
 		return ErrBadSnapshot.Wrap("%v", types.ErrNonCanonical)
 	}
 	kv := make(map[string][]byte, len(snap.Entries))
@@ -550,7 +550,7 @@ func (t *Tx) SetAccount(id account.ID, a Account) {
 		t.put(accountKey(id), nil)
 		return
 	}
-	t.put(accountKey(id), codec.MustMarshal(&a))
+	t.put(accountKey(id), canonical.MustMarshal(&a))
 }
 
 // TotalIssuance returns the total issuance as the transaction sees it.
@@ -562,7 +562,7 @@ func (t *Tx) SetTotalIssuance(b types.Balance) {
 		t.put(keyIssuance, nil)
 		return
 	}
-	t.put(keyIssuance, codec.MustMarshal(b))
+	t.put(keyIssuance, canonical.MustMarshal(b))
 }
 
 // Root returns the root account as the transaction sees it.
@@ -574,7 +574,7 @@ func (t *Tx) SetRoot(id account.ID) {
 		t.put(keyRoot, nil)
 		return
 	}
-	t.put(keyRoot, codec.MustMarshal(id))
+	t.put(keyRoot, canonical.MustMarshal(id))
 }
 
 // AddToOutbox appends a pending unshielding. It returns
@@ -589,8 +589,8 @@ func (t *Tx) AddToOutbox(u Unshielding) error {
 		mustDecode(v, &seq)
 	}
 	seq++
-	t.put(keyOutboxSeq, codec.MustMarshal(seq))
-	t.put(key, codec.MustMarshal(&outboxRecord{Seq: seq, Unshielding: u}))
+	t.put(keyOutboxSeq, canonical.MustMarshal(seq))
+	t.put(key, canonical.MustMarshal(&outboxRecord{Seq: seq, Unshielding: u}))
 	return nil
 }
 
@@ -667,7 +667,7 @@ type getter func(key string) ([]byte, bool)
 
 func mustDecode(b []byte, v any) {
 	// Every stored value passed validateEntry or was written by a Tx.
-	if err := codec.UnmarshalLoose(b, v); err != nil {
+	if err := canonical.UnmarshalLoose(b, v); err != nil {
 		panic("stf: corrupt state value: " + err.Error())
 	}
 }

@@ -69,8 +69,8 @@ func TestDiffRoundTrip(t *testing.T) {
 func TestDecodeDiffErrors(t *testing.T) {
 	alice := dev(t, "Alice")
 	acctKey := accountKey(alice.ID())
-	good := codec.MustMarshal(Account{Free: teer(1)})
-	enc := func(v any) []byte { return codec.MustMarshal(v) }
+	good := canonical.MustMarshal(Account{Free: teer(1)})
+	enc := func(v any) []byte { return canonical.MustMarshal(v) }
 	entry := func(k string, v []byte) diffEntry { return diffEntry{Key: []byte(k), Value: v} }
 	cases := map[string][]byte{
 		"garbage":             {0xff},
@@ -101,7 +101,7 @@ func TestApplyIsAtomicAndValidated(t *testing.T) {
 	x := newFixture(t)
 	before := x.st.Snapshot()
 	bad := Diff{
-		{Key: accountKey(x.chID), Value: codec.MustMarshal(Account{Free: teer(1)})},
+		{Key: accountKey(x.chID), Value: canonical.MustMarshal(Account{Free: teer(1)})},
 		{Key: "junk", Value: []byte{1}},
 	}
 	if err := x.st.Apply(bad); !errors.Is(err, ErrBadDiff) {
@@ -112,8 +112,8 @@ func TestApplyIsAtomicAndValidated(t *testing.T) {
 	}
 	// Later changes of a key override earlier ones.
 	d := Diff{
-		{Key: accountKey(x.chID), Value: codec.MustMarshal(Account{Free: teer(1)})},
-		{Key: accountKey(x.chID), Value: codec.MustMarshal(Account{Free: teer(2)})},
+		{Key: accountKey(x.chID), Value: canonical.MustMarshal(Account{Free: teer(1)})},
+		{Key: accountKey(x.chID), Value: canonical.MustMarshal(Account{Free: teer(2)})},
 		{Key: accountKey(x.bobID)},
 	}
 	if err := x.st.Apply(d); err != nil {
@@ -247,10 +247,10 @@ func TestSnapshotRestore(t *testing.T) {
 func TestRestoreSnapshotErrors(t *testing.T) {
 	x, _ := workload(t)
 	var snap snapshotV1
-	if err := codec.UnmarshalLoose(x.st.Snapshot(), &snap); err != nil {
+	if err := canonical.UnmarshalLoose(x.st.Snapshot(), &snap); err != nil {
 		t.Fatal(err)
 	}
-	enc := func(s snapshotV1) []byte { return codec.MustMarshal(&s) }
+	enc := func(s snapshotV1) []byte { return canonical.MustMarshal(&s) }
 	swapped := snap
 	swapped.Entries = append([]diffEntry{}, snap.Entries...)
 	swapped.Entries[0], swapped.Entries[1] = swapped.Entries[1], swapped.Entries[0]
@@ -272,7 +272,7 @@ func TestRestoreSnapshotErrors(t *testing.T) {
 		"unknown key":   enc(junk),
 		"non-canonical": append([]byte{0xbf}, append(append([]byte{}, enc(snap)[1:]...), 0xff)...),
 		"trailing":      append(enc(snap), 0),
-		"null entries":  codec.MustMarshal(map[int]any{1: 1, 2: nil}),
+		"null entries":  canonical.MustMarshal(map[int]any{1: 1, 2: nil}),
 	}
 	target, _ := workload(t)
 	before := target.st.Snapshot()
@@ -412,7 +412,7 @@ func TestTxConflict(t *testing.T) {
 	}
 	// Apply and RestoreSnapshot invalidate open transactions.
 	t5 := x.st.Begin()
-	if err := x.st.Apply(Diff{{Key: accountKey(x.chID), Value: codec.MustMarshal(Account{Free: teer(5)})}}); err != nil {
+	if err := x.st.Apply(Diff{{Key: accountKey(x.chID), Value: canonical.MustMarshal(Account{Free: teer(5)})}}); err != nil {
 		t.Fatal(err)
 	}
 	t5.SetTotalIssuance(teer(1))

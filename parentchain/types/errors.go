@@ -1,49 +1,17 @@
 package types
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/integritee-go/integritee/errcode"
 
-// Error is a named, numbered error of one module. A failed transaction's
-// result carries the module as codespace and the code, so clients can tell
-// errors apart without parsing text.
-type Error struct {
-	Module string
-	Code   uint32
-	Name   string
-	Desc   string
-}
+// Error is a named, numbered error of one module (package errcode).
+type Error = errcode.Error
 
-// NewError declares a module error. Codes start at 1 within each module.
+// NewError declares a module error (errcode.New).
 func NewError(module string, code uint32, name, desc string) *Error {
-	return &Error{Module: module, Code: code, Name: name, Desc: desc}
+	return errcode.New(module, code, name, desc)
 }
 
-// Error returns "module.Name: description".
-func (e *Error) Error() string { return e.Module + "." + e.Name + ": " + e.Desc }
-
-// Wrap returns an error that is e with more detail.
-func (e *Error) Wrap(format string, args ...any) error {
-	return &wrapped{e: e, detail: fmt.Sprintf(format, args...)}
-}
-
-type wrapped struct {
-	e      *Error
-	detail string
-}
-
-func (w *wrapped) Error() string { return w.e.Error() + ": " + w.detail }
-func (w *wrapped) Unwrap() error { return w.e }
-
-// AsError finds the module error in err's chain, or nil.
-func AsError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return nil
-}
+// AsError finds the module error in err's chain, or nil (errcode.As).
+func AsError(err error) *Error { return errcode.As(err) }
 
 // Transaction-level errors: the envelope, before any module runs.
 var (
