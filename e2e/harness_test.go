@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -285,18 +284,9 @@ type cliResult struct {
 // cli runs integritee-cli against the node in dir (for the keystore).
 func (n *nodeProc) cli(t *testing.T, dir string, args ...string) cliResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "integritee-cli"), append([]string{"-p", strconv.Itoa(n.rpc)}, args...)...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := cliResult{out: out.String(), err: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("cli %v: %v", args, err)
+	r := runCLI(n.rpc, dir, 2*time.Minute, args...)
+	if r.code == -1 {
+		t.Fatalf("cli %v: %s", args, r.err)
 	}
 	return r
 }
