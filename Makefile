@@ -22,7 +22,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-# Starts a dev node (and, once it exists, validateers) and runs the demo.
+# Starts two nodes and three validateers (integritee-localnet) and runs the demo.
 demo: build
 	./scripts/demo.sh
 

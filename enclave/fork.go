@@ -45,6 +45,14 @@ func (e *Enclave) noteForkLocked(n uint64) {
 	}
 }
 
+// BlockHashAt returns the hash of this enclave's block at number n (ok
+// false when it holds none there).
+func (e *Enclave) BlockHashAt(n uint64) (sidechain.Hash, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.blockHashAtLocked(n)
+}
+
 // blockHashAtLocked returns the hash of this enclave's block at number n
 // (zero hash for 0, the parent of block 1).
 func (e *Enclave) blockHashAtLocked(n uint64) (sidechain.Hash, bool) {

@@ -50,7 +50,7 @@ func NewMetrics(requests, submitted func() float64) *Metrics {
 	m.StateSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_stf_state_size_bytes", Help: "Size of the shard's state in bytes."}, []string{"shard"})
 	m.TotalIssuance = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_stf_runtime_total_issuance", Help: "Sidechain total issuance in planck."})
 	m.ParentchainBlock = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_stf_runtime_parentchain_processed_block_number", Help: "Last parentchain block the enclave verified and processed."}, []string{"parentchain_id"})
-	m.PeerCount = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_sidechain_peer_count", Help: "Other validateers of the shard."})
+	m.PeerCount = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_sidechain_peer_count", Help: "Other registered enclaves of this build the validateer keeps a connection to (its peers)."})
 	m.AuraRemaining = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "enclave_sidechain_aura_remaining_durations", Help: "Seconds left of the slot after each stage of block production.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 10)}, []string{"stage"})
 	m.FreeBalance = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "account_free_balance", Help: "Free balance of the enclave's accounts in planck."}, []string{"parentchain", "role"})
 	m.Labels = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "enclave_labels", Help: "Constant 1, labelled with the version and the enclave's fingerprint."}, []string{"version", "fingerprint"})

@@ -13,7 +13,7 @@ import (
 
 // joinShard gets the shard's keys, state and head from a peer over mutual
 // remote attestation when the enclave needs them (enclave.NeedsJoin),
-// trying the shard's validateers in turn until one provisions it, and
+// trying the registered enclaves of this build in turn until one provisions it, and
 // keeping the parentchain synced meanwhile (the enclave checks its peer
 // against a fresh proven view).
 func (s *Service) joinShard(ctx context.Context) error {
@@ -222,6 +222,13 @@ func (s *Service) compareHeads(ctx context.Context) {
 		case h.Number == own && h.Hash != ownHash:
 			s.resolveFork(ctx, own)
 			return
+		case h.Number < own:
+			// A shorter branch may still be the winning one (anchored, or
+			// begun in an earlier slot): compare at its height.
+			if mine, ok := s.enc.BlockHashAt(h.Number); ok && mine != h.Hash {
+				s.resolveFork(ctx, h.Number)
+				return
+			}
 		}
 	}
 }
