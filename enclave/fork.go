@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
@@ -218,6 +219,15 @@ func (e *Enclave) rollbackLocked(n uint64) error {
 	e.queue.dropThrough(n)
 	e.unfinal = dropUnfinalAbove(e.unfinal, n)
 	e.pool.Retract(lost)
+	// The pool's nonces moved on with the lost blocks: set them back to the
+	// rolled-back state's before pooling the lost calls again.
+	pruned := map[account.ID]bool{}
+	for _, h := range lost {
+		if c, ok := e.recentCalls[h]; ok && !pruned[c.Signer] {
+			pruned[c.Signer] = true
+			e.pool.Prune(c.Signer, e.state.Account(c.Signer).Nonce)
+		}
+	}
 	for _, h := range lost {
 		c, ok := e.recentCalls[h]
 		if !ok {

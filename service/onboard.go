@@ -109,6 +109,7 @@ func (s *Service) catchUp(ctx context.Context, from, to uint64, report bool) (ui
 			if lastErr == nil {
 				lastErr = errors.New("no peer serves the blocks")
 			}
+			s.metrics.OnboardRemaining.Set(0) // what is left is the next catch-up's to count
 			return imported, lastErr
 		}
 		if own, _, _, _ := s.enc.Progress(); own >= next {

@@ -52,6 +52,7 @@ type Service struct {
 
 	registered         chan struct{}
 	onboarded          atomic.Bool // joined and on-boarded: /is_initialized may answer 200
+	syncMu             sync.Mutex  // one parentchain sync at a time
 	lastOK, lastFailed float64
 	lastProofFailures  float64
 	lastProposed       float64
@@ -383,6 +384,10 @@ func (s *Service) renewLoop(ctx context.Context) {
 // syncParentchain imports every parentchain block up to one below the tip
 // (the light client needs the next header too).
 func (s *Service) syncParentchain(ctx context.Context, report bool) error {
+	// The sync loop and catch-up both sync; one at a time, or both would
+	// fetch and hand the enclave the same height.
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	f := fetcher{c: s.node}
 	latest, err := f.latest(ctx)
 	if err != nil {
