@@ -79,3 +79,27 @@ func TestLowLevelPackagesImportNothingAbove(t *testing.T) {
 		}
 	}
 }
+
+// TestHostHoldsNoSecrets: the validateer's host (service/ and its command)
+// never holds the TEE backend, the enclave's keys or a private key: the
+// enclave opens its TEE by name, makes its RA-TLS key, serves the trusted
+// RPC on a listener the host hands over, and shows the host public keys
+// only.
+func TestHostHoldsNoSecrets(t *testing.T) {
+	forbidden := []string{module + "/enclave/tee", module + "/enclave/keys", module + "/enclave/stf"}
+	for _, p := range listPackages(t, "./service/...", "./cmd/integritee-service/...") {
+		for _, imp := range p.Imports {
+			for _, f := range forbidden {
+				if imp == f || strings.HasPrefix(imp, f+"/") {
+					t.Errorf("%s imports %s", p.ImportPath, imp)
+				}
+			}
+		}
+	}
+	out, err := exec.Command("grep", "-rnE", "--include=*.go", "--exclude=*_test.go", `tee\.Backend|keys\.Keys|PrivateKey|NewBoundCertificate|SealingKey`, "../service", "../cmd/integritee-service").CombinedOutput()
+	if len(out) > 0 {
+		t.Errorf("host code names a secret holder:\n%s", out)
+	} else if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("grep: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/service/sealedstore"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
@@ -287,7 +288,7 @@ func (fakeTEE) SealingKey(label string) ([32]byte, error) {
 
 func enclaveKeys(t *testing.T) *keys.Keys {
 	t.Helper()
-	k, _, err := keys.LoadOrCreate(fakeTEE{}, keys.NewDirStore(t.TempDir()))
+	k, _, err := keys.LoadOrCreate(fakeTEE{}, sealedstore.New(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

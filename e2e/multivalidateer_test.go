@@ -330,16 +330,6 @@ func sameHeaders(t *testing.T, ws []*workerProc, dir, shard string) (uint64, str
 	return n0, h0
 }
 
-// trustedBalances reads each account's sidechain balance on w.
-func trustedBalances(t *testing.T, w *workerProc, dir, shard string, accts ...string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	for _, a := range accts {
-		m[a] = w.mustT(t, dir, "trusted", "--mrenclave", shard, "balance", a)
-	}
-	return m
-}
-
 // wantBalances checks the sidechain balances on every validateer.
 func wantBalances(t *testing.T, ws []*workerProc, dir, shard string, want map[string]string) {
 	t.Helper()

@@ -17,6 +17,7 @@ import (
 	"github.com/integritee-go/integritee/enclave/keys"
 	"github.com/integritee-go/integritee/enclave/lightclient"
 	"github.com/integritee-go/integritee/enclave/pool"
+	"github.com/integritee-go/integritee/enclave/rpc"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/enclave/tee"
 	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
@@ -82,6 +83,10 @@ type Enclave struct {
 	stf     *stf.STF
 	pool    *pool.Pool
 	shard   sidechain.ShardID
+
+	rpcMu     sync.Mutex // guards rpcSrv, rpcClosed
+	rpcSrv    *rpc.Server
+	rpcClosed bool
 
 	mu          sync.Mutex
 	state       *stf.State

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/integritee-go/integritee/enclave"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
@@ -62,9 +63,14 @@ type Config struct {
 	// a validateer joins a peer when the shard has history, and starts the
 	// shard itself otherwise.
 	RequestState bool
+	// TEE names the trusted execution environment ("sim"); the enclave
+	// opens it itself (enclave.TEEConfig).
+	TEE string
 	// SimHostSecret is the simulation TEE's per-host secret file; empty
 	// means its default.
 	SimHostSecret string
+	// DebugEnclave runs the enclave in debug mode.
+	DebugEnclave bool
 }
 
 // DefaultConfig returns the defaults.
@@ -73,7 +79,7 @@ func DefaultConfig() Config {
 		NodeURL: "ws://127.0.0.1", NodePort: 9944, DataDir: ".",
 		TrustedPort: DefaultTrustedPort, UntrustedPort: DefaultUntrustedPort,
 		MuRaPort: DefaultMuRaPort, HTTPPort: DefaultHTTPPort, MetricsPort: DefaultMetricsPort,
-		SlotDuration: DefaultSlotDuration, FinalizationInterval: 50,
+		SlotDuration: DefaultSlotDuration, FinalizationInterval: 50, TEE: "sim",
 	}
 }
 
@@ -106,6 +112,11 @@ func (c Config) ValidateBasic() error {
 		return errors.New("service: finalization interval must be positive")
 	}
 	return nil
+}
+
+// TEEConfig is the enclave's TEE as the configuration names it.
+func (c Config) TEEConfig() enclave.TEEConfig {
+	return enclave.TEEConfig{Name: c.TEE, SimHostSecret: c.SimHostSecret, Debug: c.DebugEnclave}
 }
 
 func (c Config) bindHost() string {

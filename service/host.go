@@ -8,17 +8,17 @@ import (
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave"
-	"github.com/integritee-go/integritee/enclave/keys"
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/service/blockstore"
 	"github.com/integritee-go/integritee/service/kvstore"
+	"github.com/integritee-go/integritee/service/sealedstore"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
 // host implements enclave.Host over the data dir and the node.
 type host struct {
-	*keys.DirStore
+	*sealedstore.DirStore
 	log    *slog.Logger
 	state  *kvstore.Store
 	blocks *blockstore.Store

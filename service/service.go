@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,17 +18,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/integritee-go/integritee/account"
-	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave"
-	"github.com/integritee-go/integritee/enclave/keys"
 	"github.com/integritee-go/integritee/enclave/rpc"
-	"github.com/integritee-go/integritee/enclave/tee"
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/service/blockstore"
 	"github.com/integritee-go/integritee/service/kvstore"
+	"github.com/integritee-go/integritee/service/sealedstore"
 )
 
 // Version is the service's version, reported by system_version.
@@ -42,12 +39,10 @@ var DevFunding = types.TEER(10)
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
-	backend tee.Backend
 	node    *client.Client
 	host    *host
 	enc     *enclave.Enclave
 	metrics *Metrics
-	rpc     *rpc.Server
 	counter rpc.Counters
 
 	registered         chan struct{}
@@ -68,7 +63,7 @@ func (c Config) blocksDir() string { return filepath.Join(c.DataDir, "blocks") }
 
 // New opens the data dir, connects to the node, reads the parentchain's
 // genesis and starts the enclave.
-func New(ctx context.Context, cfg Config, b tee.Backend, log *slog.Logger) (*Service, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err := cfg.ValidateBasic(); err != nil {
 		return nil, err
 	}
@@ -105,7 +100,7 @@ func New(ctx context.Context, cfg Config, b tee.Backend, log *slog.Logger) (*Ser
 		state.Close()
 		return nil, err
 	}
-	h := &host{DirStore: keys.NewDirStore(cfg.sealedDir()), log: log.With("part", "host"), state: state, blocks: blocks, node: node}
+	h := &host{DirStore: sealedstore.New(cfg.sealedDir()), log: log.With("part", "host"), state: state, blocks: blocks, node: node}
 	var shard [32]byte
 	if cfg.Shard != "" {
 		s, err := parseShard(cfg.Shard)
@@ -114,7 +109,7 @@ func New(ctx context.Context, cfg Config, b tee.Backend, log *slog.Logger) (*Ser
 		}
 		shard = s
 	}
-	enc, err := enclave.New(ctx, b, h, enclave.Config{
+	enc, err := enclave.Open(ctx, cfg.TEEConfig(), h, enclave.Config{
 		Shard: shard, ChainID: gen.ChainID, GenesisValidators: valSet,
 		SlotDuration: cfg.SlotDuration, FinalizationInterval: cfg.FinalizationInterval,
 		SnapshotInterval: 100, KeepSnapshots: 3,
@@ -125,11 +120,10 @@ func New(ctx context.Context, cfg Config, b tee.Backend, log *slog.Logger) (*Ser
 		blocks.Close()
 		return nil, err
 	}
-	h.peers = newPeerSet(log.With("part", "peers"), node, enc.ShardID(), enc.Signer(), b.MrEnclave(), b.Verifier())
-	s := &Service{cfg: cfg, log: log, backend: b, node: node, host: h, enc: enc, registered: make(chan struct{})}
+	h.peers = newPeerSet(log.With("part", "peers"), node, enc.ShardID(), enc.Signer(), enc.MrEnclave(), enc.QuoteVerifier())
+	s := &Service{cfg: cfg, log: log, node: node, host: h, enc: enc, registered: make(chan struct{})}
 	s.metrics = NewMetrics(func() float64 { return float64(s.counter.Requests.Load()) }, func() float64 { return float64(s.counter.Submitted.Load()) })
-	s.metrics.Labels.WithLabelValues(Version, b.MrEnclave().String()).Set(1)
-	s.rpc = rpc.NewServer(enc.RPC(), Version, log.With("part", "rpc"), &s.counter)
+	s.metrics.Labels.WithLabelValues(Version, enc.MrEnclave().String()).Set(1)
 	return s, nil
 }
 
@@ -163,21 +157,14 @@ func (s *Service) Run(ctx context.Context) error {
 	listen := func(port int) (net.Listener, error) {
 		return net.Listen("tcp", net.JoinHostPort(s.cfg.bindHost(), strconv.Itoa(port)))
 	}
-	// The quote names the enclave's account beside the TLS key, so that
-	// clients can bind the key to the enclave's registration; clients refuse
-	// quotes older than the chain's maximum age, so it is renewed.
-	certs := &certRenewer{every: certRenewal, make: func(now time.Time) (tls.Certificate, error) {
-		return ratls.NewBoundCertificate(s.backend, s.enc.Signer(), now)
-	}}
-	if _, err := certs.get(nil); err != nil {
-		return fmt.Errorf("service: RA-TLS certificate: %w", err)
-	}
+	// The enclave serves the trusted RPC itself: TLS, with its own RA-TLS
+	// certificate, ends inside it; the host only hands over the listener.
 	tl, err := listen(s.cfg.TrustedPort)
 	if err != nil {
 		return fmt.Errorf("service: trusted port: %w", err)
 	}
-	go func() { errc <- ignoreClosed(s.rpc.ServeCertificates(tl, certs.get)) }()
-	defer s.rpc.Close()
+	go func() { errc <- ignoreClosed(s.enc.ServeTrustedRPC(tl, &s.counter)) }()
+	defer s.enc.CloseTrustedRPC()
 
 	ul, err := listen(s.cfg.UntrustedPort)
 	if err != nil {
@@ -219,7 +206,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer ms.Close()
 	}
 	s.log.Info("validateer serving", "trusted", s.cfg.TrustedURL(), "untrusted", s.cfg.UntrustedURL(), "mu-ra", rl.Addr().String(),
-		"http", hl.Addr().String(), "mrenclave", s.backend.MrEnclave(), "shard", s.enc.ShardID(), "signer", s.enc.Signer())
+		"http", hl.Addr().String(), "mrenclave", s.enc.MrEnclave(), "shard", s.enc.ShardID(), "signer", s.enc.Signer())
 
 	// The lifecycle gets its own context so that, on any stop, it ends
 	// (and stops touching the stores) before the deferred closes run.
@@ -352,7 +339,7 @@ func (s *Service) register(ctx context.Context) error {
 	for {
 		var e teerex.Enclave
 		err := s.node.Query(ctx, "/teerex/enclave/"+s.enc.Signer().Hex(), &e)
-		if err == nil && e.MrEnclave == s.backend.MrEnclave() && e.Timestamp >= before {
+		if err == nil && e.MrEnclave == s.enc.MrEnclave() && e.Timestamp >= before {
 			s.log.Info("enclave registered", "method", method, "url", e.URL, "mrenclave", e.MrEnclave)
 			return nil
 		}
@@ -507,38 +494,4 @@ func (s *Service) updateMetrics() {
 	if st.LastExecution > 0 {
 		m.ExecutionDuration.Observe(st.LastExecution.Seconds())
 	}
-}
-
-// certRenewal is how often the trusted RPC's RA-TLS certificate is made
-// anew: well within teerex's default maximum quote age (10 minutes), which
-// clients apply to the quote.
-const certRenewal = 2 * time.Minute
-
-// certRenewer hands out the trusted RPC's certificate, made anew once it is
-// older than every. Making one is a key and a quote: no I/O.
-type certRenewer struct {
-	every time.Duration
-	make  func(time.Time) (tls.Certificate, error)
-
-	mu   sync.Mutex
-	cert *tls.Certificate
-	made time.Time
-}
-
-func (r *certRenewer) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cert != nil && time.Since(r.made) < r.every {
-		return r.cert, nil
-	}
-	now := time.Now()
-	c, err := r.make(now)
-	if err != nil {
-		if r.cert != nil {
-			return r.cert, nil // keep serving; clients judge the quote's age
-		}
-		return nil, err
-	}
-	r.cert, r.made = &c, now
-	return r.cert, nil
 }

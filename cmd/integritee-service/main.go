@@ -16,10 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/integritee-go/integritee/attestation/ratls"
-	"github.com/integritee-go/integritee/enclave/keys"
-	"github.com/integritee-go/integritee/enclave/tee/sim"
+	"github.com/integritee-go/integritee/enclave"
 	"github.com/integritee-go/integritee/service"
+	"github.com/integritee-go/integritee/service/sealedstore"
 )
 
 func main() {
@@ -36,8 +35,10 @@ type options struct {
 	debug     bool
 }
 
-func (o *options) backend() (*sim.Backend, error) {
-	return sim.New(sim.Config{HostSecretPath: o.simSecret, Debug: o.debug})
+// tee is the enclave's TEE as the flags name it; the enclave opens it.
+func (o *options) tee() enclave.TEEConfig {
+	o.cfg.SimHostSecret, o.cfg.DebugEnclave = o.simSecret, o.debug
+	return o.cfg.TEEConfig()
 }
 
 func (o *options) logger() (*slog.Logger, error) {
@@ -101,13 +102,10 @@ func runCmd(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := o.backend()
-			if err != nil {
-				return err
-			}
+			o.tee()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			s, err := service.New(ctx, o.cfg, b, log)
+			s, err := service.New(ctx, o.cfg, log)
 			if err != nil {
 				return err
 			}
@@ -129,23 +127,20 @@ func mrenclaveCmd(o *options) *cobra.Command {
 		Short: "Print the enclave's mrenclave (base58)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := o.backend()
+			mr, err := enclave.MeasurementOf(o.tee())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), b.MrEnclave())
+			fmt.Fprintln(cmd.OutOrStdout(), mr)
 			return nil
 		},
 	}
 }
 
-func loadKeys(o *options) (*keys.Keys, error) {
-	b, err := o.backend()
-	if err != nil {
-		return nil, err
-	}
-	k, _, err := keys.LoadOrCreate(b, keys.NewDirStore(filepath.Join(o.cfg.DataDir, "sealed")))
-	return k, err
+// identity returns the enclave's public identity; its keys are unsealed
+// (or made) inside the enclave.
+func identity(o *options) (enclave.Identity, error) {
+	return enclave.Inspect(o.tee(), sealedstore.New(filepath.Join(o.cfg.DataDir, "sealed")))
 }
 
 func shieldingKeyCmd(o *options) *cobra.Command {
@@ -154,11 +149,11 @@ func shieldingKeyCmd(o *options) *cobra.Command {
 		Short: "Print the shard's shielding public key (HPKE ML-KEM-768+X25519, hex)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := loadKeys(o)
+			id, err := identity(o)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "0x%s\n", hex.EncodeToString(k.ShieldingPublicKey()))
+			fmt.Fprintf(cmd.OutOrStdout(), "0x%s\n", hex.EncodeToString(id.ShieldingKey))
 			return nil
 		},
 	}
@@ -170,11 +165,11 @@ func signingKeyCmd(o *options) *cobra.Command {
 		Short: "Print the enclave's signing key: its parentchain account (SS58 and hex)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := loadKeys(o)
+			ident, err := identity(o)
 			if err != nil {
 				return err
 			}
-			id := k.Signer().ID()
+			id := ident.Signer
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n%s\n", id, id.Hex())
 			return nil
 		},
@@ -188,19 +183,11 @@ func dumpRACmd(o *options) *cobra.Command {
 		Short: "Write an RA-TLS certificate (DER) with a fresh attestation and print its report",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := o.backend()
+			der, r, err := enclave.DumpRA(o.tee(), time.Now())
 			if err != nil {
 				return err
 			}
-			cert, err := ratls.NewCertificate(b, time.Now())
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(out, cert.Certificate[0], 0o644); err != nil {
-				return err
-			}
-			r, err := ratls.Verify(cert.Certificate[0], ratls.Verifiers(b.Verifier()))
-			if err != nil {
+			if err := os.WriteFile(out, der, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\nmethod %s\nmrenclave %s\ndebug %v\ntimestamp %s\n", out, r.Method, r.MrEnclave, r.Debug, r.Timestamp.UTC().Format(time.RFC3339))

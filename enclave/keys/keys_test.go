@@ -89,7 +89,7 @@ func mustLoad(t *testing.T, b tee.Backend, s SealedStore) (*Keys, bool) {
 }
 
 func TestRestartReusesTheSameKeys(t *testing.T) {
-	store := NewDirStore(t.TempDir())
+	store := newMemStore()
 	first, created := mustLoad(t, enclaveV1, store)
 	if !created {
 		t.Fatal("first start over an empty store did not create keys")
@@ -327,7 +327,7 @@ func TestShieldingPublicKeyIsACopy(t *testing.T) {
 
 func TestShardSecretsHandOverToAnotherValidateer(t *testing.T) {
 	first, _ := mustLoad(t, enclaveV1, newMemStore())
-	joinerStore := NewDirStore(t.TempDir())
+	joinerStore := newMemStore()
 	joiner, _ := mustLoad(t, enclaveV1, joinerStore)
 	joinerID := joiner.Signer().ID()
 	shielded, _ := ShieldingEncrypt(first.ShieldingPublicKey(), []byte("call"))

@@ -1,4 +1,4 @@
-package service
+package enclave
 
 import (
 	"crypto/tls"
