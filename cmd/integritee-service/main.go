@@ -84,6 +84,7 @@ whose certificate carries the enclave's attestation).
 	pf.BoolVarP(&c.CleanReset, "clean-reset", "c", false, "delete the state and blocks (not the keys) before starting")
 	pf.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&o.simSecret, "sim-host-secret", "", "simulation TEE's per-host secret file (default $INTEGRITEE_SIM_HOST_SECRET or ~/.local/state/integritee/sim-host-secret)")
+	pf.StringVar(&o.cfg.TEE, "tee", o.cfg.TEE, "trusted execution environment the enclave opens: sim (the simulation TEE; the one built)")
 	pf.BoolVar(&o.debug, "debug-enclave", false, "run the enclave in debug mode (its quotes say so; chains may refuse it)")
 	root.AddCommand(runCmd(o), mrenclaveCmd(o), shieldingKeyCmd(o), signingKeyCmd(o), dumpRACmd(o))
 	return root
