@@ -88,7 +88,7 @@ func (e *Enclave) restore() error {
 	e.trackOutboxLocked(head.Header.Number)
 
 	if err := e.getSealed(numberKey(keySyncPrefix, head.Header.Number), "sync", &e.sync); err != nil {
-		return fmt.Errorf("enclave: parentchain progress of block %d: %w", head.Header.Number, err)
+		return fmt.Errorf("enclave: parentchain progress of block %d: %w (the data dir's state does not match its blocks, e.g. one restored from another time; start with --clean-reset to drop state and blocks and join a peer of the shard)", head.Header.Number, err)
 	}
 	lc, err := lightclient.Restore(e.sync.LightClient, lightclient.DefaultConfig())
 	if err != nil {
