@@ -153,7 +153,16 @@ func (e *Enclave) ResolveFork(ctx context.Context, raws [][]byte) (bool, error) 
 // and the first block of a competing branch, both children of the same
 // ancestor.
 func (e *Enclave) theirsWinsLocked(ours *sidechain.Block, theirs []*sidechain.Block) bool {
-	if f := e.sync.View.Finalized; f != nil && f.Number >= ours.Header.Number {
+	f := e.sync.View.Finalized
+	if e.confirmSent >= ours.Header.Number && (f == nil || f.Number < e.confirmSent) && e.lc.Height()-e.confirmSentAt < resendAfter {
+		// This enclave (the primary) sent a confirmation of a block of its
+		// branch that may land any moment: dropping the branch now could
+		// leave the chain anchoring a block nobody holds. It keeps it; once
+		// the confirmation lands, its branch is the anchored one, which
+		// every validateer takes.
+		return false
+	}
+	if f != nil && f.Number >= ours.Header.Number {
 		if h, ok := e.blockHashAtLocked(f.Number); ok && h == f.Hash {
 			return false // this enclave's branch holds the anchored block
 		}
@@ -238,6 +247,9 @@ func (e *Enclave) rollbackLocked(n uint64) error {
 		}
 	}
 	e.trackOutboxLocked(n)
+	if e.confirmSent > n {
+		e.confirmSent, e.confirmSentAt = 0, 0 // it confirmed a block it no longer holds; it never landed
+	}
 	e.stats.Rollbacks++
 	e.log.Warn("fork lost: rolled back to the common ancestor", "ancestor", n, "dropped_blocks", from-n, "retracted_ops", len(lost))
 	return nil

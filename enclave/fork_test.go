@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/integritee-go/integritee/enclave/stf"
 )
 
 // storedBlocks returns env's stored blocks from..to, as a peer's untrusted
@@ -126,4 +128,58 @@ func TestPartitionHealsIntoOneChain(t *testing.T) {
 	sameShardState(t, "B's lost calls again", a, b)
 	balancesAre(t, "B's lost calls again", charlie, teer(9), a, b)
 	balancesAre(t, "B's lost calls again", dave, teer(1), a, b)
+}
+
+// TestPrimaryKeepsTheBranchItSentForConfirmation: the primary (A) authors,
+// on a fork, a block with an unshielding and sends its confirmation at
+// once; B's competing block has the earlier slot. Were A to switch to B's
+// branch before its confirmation lands, the chain would anchor a block
+// nobody holds any more. A keeps its branch; once the confirmation lands,
+// B takes A's branch as the anchored one, and both end on one chain.
+func TestPrimaryKeepsTheBranchItSentForConfirmation(t *testing.T) {
+	a, b := twoValidateers(t)
+	if viewOf(a.e).Authorities[0] != a.e.Signer() {
+		t.Fatal("A is not the primary")
+	}
+	alice, bob, charlie, dave := dev(t, "Alice"), dev(t, "Bob"), dev(t, "Charlie"), dev(t, "Dave")
+	submit(t, a.e, alice, setBalance(dave.ID(), teer(10)), 0)
+	raw0, k := authorIn(t, a, 10)
+	if err := b.e.ImportBlock(raw0); err != nil {
+		t.Fatal(err)
+	}
+	n := header(t, a.e).Header.Number
+
+	// B authors first (the earlier slot), A later, with an unshielding.
+	submit(t, b.e, alice, setBalance(bob.ID(), teer(1)), 1)
+	_, k = authorIn(t, b, k)
+	sent := len(a.h.sentTxs())
+	submit(t, a.e, dave, stf.Call{Unshield: &stf.Unshield{From: dave.ID(), To: charlie.ID(), Amount: teer(1), Shard: a.e.ShardID()}}, 0)
+	authorIn(t, a, k)
+	confirmed := false
+	for _, raw := range a.h.sentTxs()[sent:] {
+		if tx, err := a.c.Codec().DecodeTx(raw); err == nil && tx.Body.Call.String() == "sidechain.confirm_imported_sidechain_block" {
+			confirmed = true
+		}
+	}
+	if !confirmed {
+		t.Fatal("the primary did not send a confirmation of its block with the unshielding")
+	}
+
+	// A hears B's branch: the earlier slot, but A keeps its own.
+	if switched, err := a.e.ResolveFork(context.Background(), storedBlocks(t, b, n, n+1)); err != nil || switched {
+		t.Fatalf("A resolving against B with its confirmation in flight: switched %v, %v", switched, err)
+	}
+	aBranch := storedBlocks(t, a, n, n+1)
+
+	// The confirmation lands; both verify it; B takes A's anchored branch.
+	a.finalize()
+	b.sync()
+	if switched, err := b.e.ResolveFork(context.Background(), aBranch); err != nil || !switched {
+		t.Fatalf("B resolving against A's anchored branch: switched %v, %v", switched, err)
+	}
+	sameShardState(t, "after the fork", a, b)
+	balancesAre(t, "A's branch", dave, teer(9), a, b)
+	if got := balance(t, b.e, bob); got != "0" {
+		t.Fatalf("Bob on B: %s, want 0 (B's branch lost)", got)
+	}
 }
