@@ -262,8 +262,16 @@ func (ps *peerSet) do(ctx context.Context, p *peer, run func(context.Context, *r
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-time.After(peerAnswerTimeout):
+		// The peer's sender stopped (it left the registry) with the call
+		// still queued, or the calls before it are slow.
+		return fmt.Errorf("peer %s: no answer within %s", p.url, peerAnswerTimeout)
 	}
 }
+
+// peerAnswerTimeout bounds a waiting call on a peer, queue time included
+// (each call itself is bounded to 10 s).
+const peerAnswerTimeout = 30 * time.Second
 
 // broadcast sends a block to every peer.
 func (ps *peerSet) broadcast(raw []byte) {
