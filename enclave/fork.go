@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/integritee-go/integritee/account"
+	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
@@ -247,6 +248,9 @@ func (e *Enclave) rollbackLocked(n uint64) error {
 		}
 	}
 	e.trackOutboxLocked(n)
+	if e.anchorChecked.Number > n {
+		e.anchorChecked = scmodule.BlockConfirmation{} // no longer held
+	}
 	if e.confirmSent > n {
 		e.confirmSent, e.confirmSentAt = 0, 0 // it confirmed a block it no longer holds; it never landed
 	}
@@ -265,23 +269,14 @@ func dropUnfinalAbove(u []inBlock, n uint64) []inBlock {
 	return out
 }
 
-// importBranchLocked imports blocks extending the head, in order; one that
-// must wait for its parentchain block is queued with those after it.
+// importBranchLocked imports blocks extending the head, in order, as a
+// peer's blocks are (importPeerLocked): one that must wait for its
+// parentchain block is queued, and so are those after it.
 func (e *Enclave) importBranchLocked(ctx context.Context, blocks []*sidechain.Block, raws [][]byte) error {
 	for i, b := range blocks {
-		err := e.importLocked(ctx, b, raws[i], false)
-		if err == nil {
-			e.stats.BlocksImported++
-			continue
+		if err := e.importPeerLocked(ctx, b, raws[i]); err != nil && !IsWaiting(err) {
+			return err
 		}
-		if IsWaiting(err) {
-			for j := i; j < len(blocks); j++ {
-				e.queue.add(blocks[j], raws[j])
-			}
-			return nil
-		}
-		return err
 	}
-	e.drainQueueLocked(ctx)
 	return nil
 }

@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave/stf"
@@ -52,17 +53,25 @@ func (e *Enclave) headL1Locked() int64 {
 // They are kept aside (Taken) until a block at or above them is anchored
 // on the parentchain: a fork that rolls the block back gives them back.
 func (e *Enclave) dropInboxThroughLocked(h int64) {
+	taken, rest := splitThrough(e.sync.Inbox, h)
+	if len(taken) == 0 {
+		return
+	}
+	e.sync.Taken = append(e.sync.Taken, taken...)
+	if len(e.sync.Taken) > maxTaken {
+		e.sync.Taken = slices.Clone(e.sync.Taken[len(e.sync.Taken)-maxTaken:])
+	}
+	e.sync.Inbox = slices.Clone(rest)
+}
+
+// splitThrough splits bs, in chain order, into the blocks at or below
+// height h and those above it.
+func splitThrough(bs []l1Block, h int64) (through, above []l1Block) {
 	i := 0
-	for i < len(e.sync.Inbox) && e.sync.Inbox[i].Height <= h {
+	for i < len(bs) && bs[i].Height <= h {
 		i++
 	}
-	if i > 0 {
-		e.sync.Taken = append(e.sync.Taken, e.sync.Inbox[:i]...)
-		if len(e.sync.Taken) > maxTaken {
-			e.sync.Taken = append([]l1Block(nil), e.sync.Taken[len(e.sync.Taken)-maxTaken:]...)
-		}
-		e.sync.Inbox = append([]l1Block(nil), e.sync.Inbox[i:]...)
-	}
+	return bs[:i:i], bs[i:]
 }
 
 // maxTaken bounds the taken inbox entries kept for a rollback.
@@ -71,34 +80,21 @@ const maxTaken = 4096
 // pruneTakenLocked forgets taken entries at or below the anchored block's
 // layer-one head: no fork rolls those back.
 func (e *Enclave) pruneTakenLocked(anchoredL1 int64) {
-	i := 0
-	for i < len(e.sync.Taken) && e.sync.Taken[i].Height <= anchoredL1 {
-		i++
-	}
-	if i > 0 {
-		e.sync.Taken = append([]l1Block(nil), e.sync.Taken[i:]...)
+	if gone, rest := splitThrough(e.sync.Taken, anchoredL1); len(gone) > 0 {
+		e.sync.Taken = slices.Clone(rest)
 	}
 }
 
 // untakeLocked gives back the taken entries above h (a rollback to a block
 // with layer-one head h), in chain order before the inbox's own.
 func (e *Enclave) untakeLocked(h int64) {
-	var back, keep []l1Block
-	for _, b := range e.sync.Taken {
-		if b.Height > h {
-			back = append(back, b)
-		} else {
-			keep = append(keep, b)
-		}
+	keep, back := splitThrough(e.sync.Taken, h)
+	if len(back) == 0 {
+		return
 	}
-	e.sync.Taken = keep
-	var rest []l1Block
-	for _, b := range e.sync.Inbox {
-		if len(back) == 0 || b.Height > back[len(back)-1].Height {
-			rest = append(rest, b)
-		}
-	}
-	e.sync.Inbox = append(back, rest...)
+	_, rest := splitThrough(e.sync.Inbox, back[len(back)-1].Height)
+	e.sync.Taken = slices.Clone(keep)
+	e.sync.Inbox = append(slices.Clone(back), rest...)
 }
 
 // inboxDueLocked reports whether the inbox holds calls up to the verified
@@ -121,10 +117,10 @@ func (e *Enclave) paidOutboxLocked() [][32]byte {
 
 // takeInboxLocked executes, inside the block transaction tx, the inbox's
 // calls of parentchain blocks up to the verified head, in chain order, and
-// removes paid outbox entries. It returns the executed trusted calls'
+// removes the paid outbox entries (paidOutboxLocked). It returns the executed trusted calls'
 // hashes and the confirm_processed_parentchain_block calls due once the
 // block commits (one per parentchain block that carried calls).
-func (e *Enclave) takeInboxLocked(tx *stf.Tx) (ops [][32]byte, confirms []types.Call, err error) {
+func (e *Enclave) takeInboxLocked(tx *stf.Tx, paid [][32]byte) (ops [][32]byte, confirms []types.Call, err error) {
 	for _, b := range e.sync.Inbox {
 		if b.Height > e.sync.L1Number {
 			break
@@ -151,7 +147,7 @@ func (e *Enclave) takeInboxLocked(tx *stf.Tx) (ops [][32]byte, confirms []types.
 		}
 		confirms = append(confirms, call)
 	}
-	for _, h := range e.paidOutboxLocked() {
+	for _, h := range paid {
 		if tx.RemoveFromOutbox(h) {
 			e.log.Info("unshielding paid on the parentchain", "call", fmt.Sprintf("%x", h[:8]))
 		}

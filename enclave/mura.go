@@ -168,17 +168,9 @@ func (e *Enclave) provide(ctx context.Context, raw net.Conn) error {
 	if err := writeMsg(conn, e, p); err != nil {
 		return err
 	}
-	e.log.Info("mutual attestation: shard keys and state provisioned", "peer", raw.RemoteAddr().String(), "block", e.headNumber())
+	n, _, _ := e.Head()
+	e.log.Info("mutual attestation: shard keys and state provisioned", "peer", raw.RemoteAddr().String(), "block", n)
 	return nil
-}
-
-func (e *Enclave) headNumber() uint64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.head == nil {
-		return 0
-	}
-	return e.head.Header.Number
 }
 
 // provisionLocked assembles the shard's secrets, state and head block.
@@ -325,16 +317,11 @@ func readMsg(r io.Reader, e *Enclave, v any) error {
 // sealProgressLocked seals, under the (new) state key, what restore needs
 // to start from block n: the parentchain progress and a snapshot at n.
 func (e *Enclave) sealProgressLocked(n uint64) error {
-	lcState, err := e.lc.State()
-	if err != nil {
+	if err := e.sealSyncLocked(n); err != nil {
 		return err
 	}
-	e.sync.LightClient = lcState
-	if err := e.putSealed(numberKey(keySyncPrefix, n), "sync", e.sync); err != nil {
-		return fmt.Errorf("enclave: join: seal sync progress: %w", err)
-	}
 	if err := e.snapshotLocked(n); err != nil {
-		return fmt.Errorf("enclave: join: snapshot: %w", err)
+		return fmt.Errorf("enclave: snapshot of block %d: %w", n, err)
 	}
 	return nil
 }

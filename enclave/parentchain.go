@@ -128,11 +128,7 @@ func (e *Enclave) saveIdleLocked() {
 	}
 	s := e.sync
 	s.LightClient = st
-	var head uint64
-	if e.head != nil {
-		head = e.head.Header.Number
-	}
-	if err := e.putSealed(keyIdleSync, "sync-idle", idleSync{Head: head, Sync: s}); err != nil {
+	if err := e.putSealed(keyIdleSync, "sync-idle", idleSync{Head: e.headNumberLocked(), Sync: s}); err != nil {
 		e.log.Warn("saving parentchain progress", "err", err)
 	}
 }

@@ -78,7 +78,8 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		}
 	}
 	ready := e.pool.Ready(MaxOperationsPerBlock)
-	takesInbox := e.inboxDueLocked() || len(e.paidOutboxLocked()) > 0
+	paid := e.paidOutboxLocked()
+	takesInbox := e.inboxDueLocked() || len(paid) > 0
 	if len(ready) == 0 && !takesInbox && e.head != nil {
 		return nil, nil // an empty slot; the shard's first block is made regardless
 	}
@@ -87,7 +88,7 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	// First what the parentchain asks (deposits, indirect invocations, paid
 	// unshieldings), in chain order; then the pool's calls, which passed
 	// VerifyCall when submitted.
-	hashes, confirms, err := e.takeInboxLocked(tx)
+	hashes, confirms, err := e.takeInboxLocked(tx, paid)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +137,7 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	raw := e.sc.Encode(b)
 	own, err := e.sc.Decode(raw)
 	if err == nil {
-		err = e.importLocked(ctx, own, raw, true)
+		err = e.importLocked(ctx, own, raw)
 	}
 	if err != nil {
 		// The own block must import; if it does not, or the state was
@@ -168,15 +169,10 @@ func (e *Enclave) nextFinalizationLocked(number uint64) uint64 {
 func (e *Enclave) commitLocked(ctx context.Context, b *sidechain.Block, raw []byte, ops [][32]byte) error {
 	n := b.Header.Number
 	e.dropInboxThroughLocked(b.Data.LayerOneHead.Number)
-	lcState, err := e.lc.State()
-	if err != nil {
-		return err
-	}
-	e.sync.LightClient = lcState
 	// Sync progress first: a crash before the block is stored leaves a
 	// record for a block that does not exist, which restore never reads.
-	if err := e.putSealed(numberKey(keySyncPrefix, n), "sync", e.sync); err != nil {
-		return fmt.Errorf("enclave: seal sync progress: %w", err)
+	if err := e.sealSyncLocked(n); err != nil {
+		return err
 	}
 	if n > 3 {
 		_ = e.host.DeleteState(numberKey(keySyncPrefix, n-3))
@@ -204,6 +200,20 @@ func (e *Enclave) commitLocked(ctx context.Context, b *sidechain.Block, raw []by
 	}
 	e.trackOutboxLocked(n)
 	e.log.Debug("sidechain block", "number", n, "ops", len(ops), "hash", e.headHash)
+	return nil
+}
+
+// sealSyncLocked seals the parentchain progress (light client, view, inbox)
+// as block n's, which restore reads with that block as the head.
+func (e *Enclave) sealSyncLocked(n uint64) error {
+	lcState, err := e.lc.State()
+	if err != nil {
+		return err
+	}
+	e.sync.LightClient = lcState
+	if err := e.putSealed(numberKey(keySyncPrefix, n), "sync", e.sync); err != nil {
+		return fmt.Errorf("enclave: seal sync progress of block %d: %w", n, err)
+	}
 	return nil
 }
 
@@ -341,21 +351,10 @@ func (e *Enclave) anchoredLocked() uint64 {
 	if f == nil || e.head == nil || f.Number > e.head.Header.Number {
 		return 0
 	}
-	if f.Number == e.head.Header.Number {
-		if f.Hash == e.headHash {
-			e.pruneTakenLocked(e.headL1Locked())
-			return f.Number
-		}
-		return 0
-	}
 	if e.anchorChecked == *f {
 		return f.Number
 	}
-	raw, err := e.host.BlockByNumber(e.shard, f.Number)
-	if err != nil {
-		return 0
-	}
-	b, err := e.sc.Decode(raw)
+	b, err := e.blockAtLocked(f.Number)
 	if err != nil || e.sc.Hash(b) != f.Hash {
 		return 0
 	}

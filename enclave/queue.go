@@ -134,17 +134,11 @@ func (e *Enclave) importPeerLocked(ctx context.Context, b *sidechain.Block, raw 
 		return ErrCompetingBlock.Wrap("block %d's parent %s is not the head %s", b.Header.Number, b.Header.ParentHash, e.headHash)
 	}
 	if b.Header.Number > head+1 {
-		if !e.queue.add(b, raw) {
-			return ErrBadBlock.Wrap("import queue full; block %d dropped", b.Header.Number)
-		}
-		return ErrBlockAhead.Wrap("block %d, head %d", b.Header.Number, head)
+		return e.waitLocked(b, raw, ErrBlockAhead.Wrap("block %d, head %d", b.Header.Number, head))
 	}
-	err := e.importLocked(ctx, b, raw, false)
+	err := e.importLocked(ctx, b, raw)
 	if errors.Is(err, ErrLayerOneAhead) {
-		if !e.queue.add(b, raw) {
-			return ErrBadBlock.Wrap("import queue full; block %d dropped", b.Header.Number)
-		}
-		return err
+		return e.waitLocked(b, raw, err)
 	}
 	if err != nil {
 		return err
@@ -154,18 +148,20 @@ func (e *Enclave) importPeerLocked(ctx context.Context, b *sidechain.Block, raw 
 	return nil
 }
 
+// waitLocked queues a block that must wait (why), or refuses it if the
+// queue is full.
+func (e *Enclave) waitLocked(b *sidechain.Block, raw []byte, why error) error {
+	if !e.queue.add(b, raw) {
+		return ErrBadBlock.Wrap("import queue full; block %d dropped", b.Header.Number)
+	}
+	return why
+}
+
 // knownOrCompetingLocked answers a block at or below the head: nothing to
 // do if it is the block held at its height, ErrCompetingBlock otherwise.
 func (e *Enclave) knownOrCompetingLocked(b *sidechain.Block) error {
-	h := e.sc.Hash(b)
-	if b.Header.Number == e.headNumberLocked() {
-		if h == e.headHash {
-			return nil
-		}
-	} else if raw, err := e.host.BlockByNumber(e.shard, b.Header.Number); err == nil {
-		if held, err := e.sc.Decode(raw); err == nil && e.sc.Hash(held) == h {
-			return nil
-		}
+	if held, ok := e.blockHashAtLocked(b.Header.Number); ok && held == e.sc.Hash(b) {
+		return nil
 	}
 	e.noteForkLocked(b.Header.Number)
 	e.log.Warn("competing sidechain block: this enclave holds another block at its height; resolving the fork", "number", b.Header.Number, "author", b.Data.Author)
@@ -184,7 +180,7 @@ func (e *Enclave) drainQueueLocked(ctx context.Context) {
 			e.noteForkLocked(q.b.Header.Number)
 			continue
 		}
-		err := e.importLocked(ctx, q.b, q.raw, false)
+		err := e.importLocked(ctx, q.b, q.raw)
 		if errors.Is(err, ErrLayerOneAhead) {
 			e.queue.add(q.b, q.raw)
 			return

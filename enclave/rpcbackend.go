@@ -228,7 +228,7 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 // importLocked is the one import path, for peers' blocks and the enclave's
 // own: the import check, the state diff applied against the state hashes,
 // then the commit.
-func (e *Enclave) importLocked(ctx context.Context, b *sidechain.Block, raw []byte, own bool) error {
+func (e *Enclave) importLocked(ctx context.Context, b *sidechain.Block, raw []byte) error {
 	if err := e.checkBlockLocked(b); err != nil {
 		return err
 	}
