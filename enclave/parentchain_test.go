@@ -183,6 +183,16 @@ func (env *chainEnv) shield(from *account.Pair, to account.ID, amount types.Bala
 	env.sync()
 }
 
+// startWithDeposit registers env's enclave, has it start the shard (block
+// 1) and credits amount to to from //Alice's shield_funds (block 2).
+func (env *chainEnv) startWithDeposit(to account.ID, amount types.Balance) {
+	env.t.Helper()
+	env.register()
+	mustBlock(env.t, env.e, 1)
+	env.shield(dev(env.t, "Alice"), to, amount)
+	mustBlock(env.t, env.e, 2)
+}
+
 // setLie makes the host rewrite its proven answers (nil: honest again).
 func (env *chainEnv) setLie(lie func(height int64, reads []StateRead) []StateRead) {
 	env.h.mu.Lock()
@@ -409,12 +419,8 @@ func TestLyingHostStallsTheEnclaveButNeverMisleadsIt(t *testing.T) {
 func TestUnshieldIsPaidOnceWhateverTheHostDoes(t *testing.T) {
 	env := newChainEnv(t)
 	e := env.e
-	env.register()
 	alice, charlie := dev(t, "Alice"), dev(t, "Charlie")
-	mustBlock(t, e, 1)
-
-	env.shield(alice, alice.ID(), teer(10))
-	mustBlock(t, e, 2)
+	env.startWithDeposit(alice.ID(), teer(10))
 	if got := balance(t, e, alice); got != teer(10).String() {
 		t.Fatalf("shielded balance %s", got)
 	}
@@ -740,11 +746,8 @@ func TestNoBlockWhileTheParentchainStands(t *testing.T) {
 func TestSwappedSyncRecordsHaltInsteadOfCreditingTwice(t *testing.T) {
 	env := newChainEnv(t)
 	e := env.e
-	env.register()
 	alice := dev(t, "Alice")
-	mustBlock(t, e, 1)
-	env.shield(alice, alice.ID(), teer(10))
-	mustBlock(t, e, 2) // the deposit
+	env.startWithDeposit(alice.ID(), teer(10)) // the deposit
 	submit(t, e, alice, transfer(alice.ID(), dev(t, "Bob").ID(), teer(1)), 0)
 	mustBlock(t, e, 3)
 
@@ -780,12 +783,9 @@ func TestSwappedSyncRecordsHaltInsteadOfCreditingTwice(t *testing.T) {
 func TestLogsNameErrorsButNoAccountsOrAmounts(t *testing.T) {
 	env := newChainEnv(t)
 	e := env.e
-	env.register()
 	alice, incognito := dev(t, "Alice"), dev(t, "AliceIncognito")
-	mustBlock(t, e, 1)
 	who := incognito.ID()
-	env.shield(alice, who, types.NewBalance(7_777_777))
-	mustBlock(t, e, 2)
+	env.startWithDeposit(who, types.NewBalance(7_777_777))
 
 	op := encrypt(t, e.ShieldingPublicKey(), signedCall(e, incognito, transfer(who, dev(t, "Bob").ID(), types.NewBalance(9_999_999)), 0))
 	env.mustOK(env.block(env.sign(alice, enclavebridge.ModuleName, "invoke", enclavebridge.InvokeArgs{Shard: e.ShardID(), Ciphertext: op})))
@@ -835,11 +835,8 @@ func (h *fakeHost) snapshotFiles() *fakeHost {
 func TestRollbackHaltsInsteadOfPayingTwice(t *testing.T) {
 	env := newChainEnv(t)
 	e := env.e
-	env.register()
 	alice, charlie := dev(t, "Alice"), dev(t, "Charlie")
-	mustBlock(t, e, 1)
-	env.shield(alice, alice.ID(), teer(10))
-	mustBlock(t, e, 2)
+	env.startWithDeposit(alice.ID(), teer(10))
 	copied := env.h.snapshotFiles() // the operator's copy: Alice holds 10 TEER
 
 	submit(t, e, alice, stf.Call{Unshield: &stf.Unshield{From: alice.ID(), To: charlie.ID(), Amount: teer(7), Shard: e.ShardID()}}, 0)
@@ -904,11 +901,8 @@ func TestRollbackHaltsInsteadOfPayingTwice(t *testing.T) {
 func TestWipedStateRestartsNothing(t *testing.T) {
 	env := newChainEnv(t)
 	e := env.e
-	env.register()
 	alice, dave, charlie := dev(t, "Alice"), dev(t, "Dave"), dev(t, "Charlie")
-	mustBlock(t, e, 1)
-	env.shield(alice, dave.ID(), teer(10))
-	mustBlock(t, e, 2)
+	env.startWithDeposit(dave.ID(), teer(10))
 	// Dave unshields 3 indirectly; then the root (//Alice, directly) sets
 	// his balance to 1, so that his second indirect unshielding, of 5,
 	// fails. A state rebuilt from the parentchain alone never saw the
