@@ -117,18 +117,9 @@ func localnetFreePorts(t *testing.T, run, n int) (first int, others []int) {
 // readPids reads the launcher's pid files (work dir/pids/<name>.pid).
 func readPids(t *testing.T, work string) map[string]int {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(work, "pids", "*.pid"))
-	m := map[string]int{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		m[strings.TrimSuffix(filepath.Base(f), ".pid")] = pid
+	m, err := localnet.ReadPids(work)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return m
 }

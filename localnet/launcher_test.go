@@ -192,18 +192,9 @@ func waitDone(t *testing.T, done <-chan error, within time.Duration) error {
 // pids reads the work dir's pid files.
 func pids(t *testing.T, workDir string) map[string]int {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(workDir, "pids", "*.pid"))
-	m := map[string]int{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m[strings.TrimSuffix(filepath.Base(f), ".pid")] = pid
+	m, err := ReadPids(workDir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return m
 }

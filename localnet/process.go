@@ -163,3 +163,25 @@ func findBinary(dir, name string) (string, error) {
 	}
 	return p, nil
 }
+
+// ReadPids reads the pid files a launcher writes in workDir
+// (pids/<name>.pid): each running process's pid by name.
+func ReadPids(workDir string) (map[string]int, error) {
+	files, err := filepath.Glob(filepath.Join(workDir, "pids", "*.pid"))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, fmt.Errorf("localnet: pid file %s: %w", f, err)
+		}
+		m[strings.TrimSuffix(filepath.Base(f), ".pid")] = pid
+	}
+	return m, nil
+}
