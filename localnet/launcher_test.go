@@ -330,15 +330,21 @@ func TestRunStartTimeout(t *testing.T) {
 
 func TestRunInitChain(t *testing.T) {
 	bin := fakeBinDir(t, "")
-	p := freePorts(t, 3)
-	c := &Config{Chain: ChainInit, Nodes: make(NodeList, 2), BlockTime: "300ms", BasePorts: BasePorts{Node: NodePorts{RPC: p[0], Prometheus: p[1]}}}
-	// init numbers p2p ports base+K: find two consecutive free ones.
-	for base := p[2]; ; base++ {
-		if portFree(base) == nil && portFree(base+1) == nil {
-			c.BasePorts.Node.P2P = base
-			break
+	// Node K's ports are the base ports + K: six consecutive free ports
+	// give both nodes theirs (node1's were once left unchecked, and a port
+	// another test held failed the run).
+	base := freePorts(t, 1)[0]
+	for !func() bool {
+		for k := 0; k < 6; k++ {
+			if portFree(base+k) != nil {
+				return false
+			}
 		}
+		return true
+	}() {
+		base++
 	}
+	c := &Config{Chain: ChainInit, Nodes: make(NodeList, 2), BlockTime: "300ms", BasePorts: BasePorts{Node: NodePorts{RPC: base, Prometheus: base + 2, P2P: base + 4}}}
 	work := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
