@@ -46,10 +46,11 @@ type Host interface {
 	DeleteBlocksFrom(shard sidechain.ShardID, n uint64) error
 	// BroadcastBlock sends a block to the shard's other validateers.
 	BroadcastBlock(raw []byte)
-	// ForwardOperation sends an encrypted trusted operation submitted here
-	// to the shard's other validateers (sidechain_forwardOperations). Both
-	// return at once; delivery is best effort.
-	ForwardOperation(ciphertext []byte)
+	// ForwardOperations sends operations submitted here, sealed as one
+	// batch with the shard's key, to the shard's other validateers
+	// (sidechain_forwardOperations). Both return at once; delivery is best
+	// effort.
+	ForwardOperations(sealed []byte)
 
 	// ParentchainNonce returns an account's next nonce on the parentchain,
 	// counting its transactions waiting in the node's mempool.

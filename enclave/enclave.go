@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/codec"
 	"github.com/integritee-go/integritee/enclave/keys"
 	"github.com/integritee-go/integritee/enclave/lightclient"
 	"github.com/integritee-go/integritee/enclave/pool"
@@ -79,14 +81,24 @@ type Enclave struct {
 	host    Host
 	keys    *keys.Keys
 	codec   *types.Codec
+	cbor    *codec.Codec
 	sc      *sidechain.Codec
 	stf     *stf.STF
 	pool    *pool.Pool
 	shard   sidechain.ShardID
 
+	// watchesExpired is when OnSlot last ended overdue watches.
+	watchesExpired atomic.Value // time.Time
+
 	rpcMu     sync.Mutex // guards rpcSrv, rpcClosed
 	rpcSrv    *rpc.Server
 	rpcClosed bool
+
+	// stateMu guards the state pointer for readers that do not take mu
+	// (submissions' nonce lookups, getters): they never wait on block
+	// production or on the parentchain. Writers hold mu too. The state
+	// itself is safe for concurrent use.
+	stateMu sync.RWMutex
 
 	mu          sync.Mutex
 	state       *stf.State
@@ -187,12 +199,13 @@ func New(ctx context.Context, b tee.Backend, host Host, cfg Config, log *slog.Lo
 	}
 	e := &Enclave{
 		cfg: cfg, log: log, backend: b, host: host, keys: k,
-		codec: types.NewCodec(), sc: sidechain.NewCodec(),
+		codec: types.NewCodec(), cbor: codec.New(), sc: sidechain.NewCodec(),
 		// The root of a new shard comes from the parentchain (chainView.Root),
 		// set in the shard's first block; never from the host.
 		stf: stf.New(b.MrEnclave(), shard, account.ID{}), pool: p, shard: shard,
 		unshields: map[[32]byte]int64{},
 	}
+	e.watchesExpired.Store(time.Time{})
 	log.Info("enclave keys", "created", created, "signer", k.Signer().ID(), "mrenclave", b.MrEnclave(), "shard", shard)
 	if err := e.restore(); err != nil {
 		return nil, err

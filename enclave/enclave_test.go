@@ -140,10 +140,10 @@ func (h *fakeHost) BroadcastBlock(raw []byte) {
 	h.broadcast = append(h.broadcast, bytes.Clone(raw))
 }
 
-func (h *fakeHost) ForwardOperation(ct []byte) {
+func (h *fakeHost) ForwardOperations(sealed []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.forwarded = append(h.forwarded, bytes.Clone(ct))
+	h.forwarded = append(h.forwarded, bytes.Clone(sealed))
 }
 
 // ParentchainNonce is a counter: the chain accepted every transaction sent.
@@ -296,7 +296,7 @@ func signedCall(e *Enclave, p *account.Pair, call stf.Call, nonce uint64) *stf.O
 
 func submit(t *testing.T, e *Enclave, p *account.Pair, call stf.Call, nonce uint64) sidechain.Hash {
 	t.Helper()
-	h, _, err := e.RPC().Submit(context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, p, call, nonce)), false)
+	h, _, err := submitCT(e.RPC(), context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, p, call, nonce)), false)
 	if err != nil {
 		t.Fatalf("submit %s nonce %d: %v", call.Name(), nonce, err)
 	}
@@ -579,7 +579,7 @@ func TestCiphertextsThatDoNotDecryptAreBadCiphertext(t *testing.T) {
 		cases[fmt.Sprintf("flipped byte %d", i)] = bad
 	}
 	for name, c := range cases {
-		_, _, err := e.RPC().Submit(context.Background(), e.ShardID(), c, false)
+		_, _, err := submitCT(e.RPC(), context.Background(), e.ShardID(), c, false)
 		if !errors.Is(err, ErrBadCiphertext) {
 			t.Errorf("%s: %v, want ErrBadCiphertext", name, err)
 		}
@@ -588,7 +588,7 @@ func TestCiphertextsThatDoNotDecryptAreBadCiphertext(t *testing.T) {
 		t.Fatal("a bad ciphertext entered the pool")
 	}
 	// The good one is accepted.
-	if _, _, err := e.RPC().Submit(context.Background(), e.ShardID(), ct, false); err != nil {
+	if _, _, err := submitCT(e.RPC(), context.Background(), e.ShardID(), ct, false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -606,18 +606,18 @@ func TestCallsSignedForAnotherShardOrEnclaveAreRefused(t *testing.T) {
 			return op
 		}(),
 	} {
-		_, _, err := e.RPC().Submit(context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), op), false)
+		_, _, err := submitCT(e.RPC(), context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), op), false)
 		if !errors.Is(err, stf.ErrBadSignature) {
 			t.Errorf("%s: %v, want stf.ErrBadSignature", name, err)
 		}
 	}
 	// A transfer from someone other than its signer.
 	bob := dev(t, "Bob")
-	_, _, err := e.RPC().Submit(context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, bob, transfer(alice.ID(), bob.ID(), teer(1)), 0)), false)
+	_, _, err := submitCT(e.RPC(), context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, bob, transfer(alice.ID(), bob.ID(), teer(1)), 0)), false)
 	wantErr(t, err, stf.ErrSignerMismatch)
 	// A getter is not a call.
 	id := alice.ID()
-	_, _, err = e.RPC().Submit(context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), &stf.Operation{Getter: stf.SignGetter(alice, stf.Getter{FreeBalance: &id}, e.ShardID())}), false)
+	_, _, err = submitCT(e.RPC(), context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), &stf.Operation{Getter: stf.SignGetter(alice, stf.Getter{FreeBalance: &id}, e.ShardID())}), false)
 	wantErr(t, err, ErrNotACall)
 }
 
@@ -626,14 +626,14 @@ func TestReplayedNonceIsStale(t *testing.T) {
 	alice, bob := dev(t, "Alice"), dev(t, "Bob")
 	mustBlock(t, e, 1)
 	ct := encrypt(t, e.ShieldingPublicKey(), signedCall(e, alice, setBalance(alice.ID(), teer(10)), 0))
-	if _, _, err := e.RPC().Submit(context.Background(), e.ShardID(), ct, false); err != nil {
+	if _, _, err := submitCT(e.RPC(), context.Background(), e.ShardID(), ct, false); err != nil {
 		t.Fatal(err)
 	}
 	mustBlock(t, e, 2)
 	// The very same ciphertext, and a new call with the used nonce.
-	_, _, err := e.RPC().Submit(context.Background(), e.ShardID(), ct, false)
+	_, _, err := submitCT(e.RPC(), context.Background(), e.ShardID(), ct, false)
 	wantErr(t, err, stf.ErrStaleNonce)
-	_, _, err = e.RPC().Submit(context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, alice, transfer(alice.ID(), bob.ID(), teer(1)), 0)), true)
+	_, _, err = submitCT(e.RPC(), context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, alice, transfer(alice.ID(), bob.ID(), teer(1)), 0)), true)
 	wantErr(t, err, stf.ErrStaleNonce)
 	if got := balance(t, e, alice); got != teer(10).String() {
 		t.Fatalf("Alice = %s after the replays", got)
@@ -647,7 +647,7 @@ func TestWrongShardParamIsUnknownShard(t *testing.T) {
 	e := newEnclave(t, newMachine(t, "v1"), newFakeHost())
 	alice := dev(t, "Alice")
 	ct := encrypt(t, e.ShieldingPublicKey(), signedCall(e, alice, setBalance(alice.ID(), teer(1)), 0))
-	_, _, err := e.RPC().Submit(context.Background(), sidechain.ShardID{0xFF}, ct, false)
+	_, _, err := submitCT(e.RPC(), context.Background(), sidechain.ShardID{0xFF}, ct, false)
 	wantErr(t, err, ErrUnknownShard)
 	_, err = e.RPC().Pending(sidechain.ShardID{0xFF})
 	wantErr(t, err, ErrUnknownShard)
@@ -687,7 +687,7 @@ func TestWatchedCallReportsEachStatusOnce(t *testing.T) {
 	alice := dev(t, "Alice")
 	mustBlock(t, e, 1)
 	ct := encrypt(t, e.ShieldingPublicKey(), signedCall(e, alice, setBalance(alice.ID(), teer(1)), 0))
-	_, ch, err := e.RPC().Submit(context.Background(), e.ShardID(), ct, true)
+	_, ch, err := submitCT(e.RPC(), context.Background(), e.ShardID(), ct, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -709,12 +709,12 @@ func TestWatchedCallEndsInItsBlock(t *testing.T) {
 	alice, bob := dev(t, "Alice"), dev(t, "Bob")
 	mustBlock(t, e, 1)
 	ct := encrypt(t, e.ShieldingPublicKey(), signedCall(e, alice, setBalance(alice.ID(), teer(1)), 0))
-	_, ch, err := e.RPC().Submit(context.Background(), e.ShardID(), ct, true)
+	_, ch, err := submitCT(e.RPC(), context.Background(), e.ShardID(), ct, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// And one that will fail: Bob has nothing.
-	_, bad, err := e.RPC().Submit(context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, bob, transfer(bob.ID(), alice.ID(), teer(1)), 0)), true)
+	_, bad, err := submitCT(e.RPC(), context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, bob, transfer(bob.ID(), alice.ID(), teer(1)), 0)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1111,7 +1111,7 @@ func TestHostNeverSeesPlaintextState(t *testing.T) {
 	submit(t, e, alice, setBalance(alice.ID(), types.NewBalance(distinctive*2)), 0)
 	mustBlock(t, e, 2)
 	transferOp := signedCall(e, alice, transfer(alice.ID(), bob.ID(), amount), 1)
-	if _, _, err := e.RPC().Submit(context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), transferOp), false); err != nil {
+	if _, _, err := submitCT(e.RPC(), context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), transferOp), false); err != nil {
 		t.Fatal(err)
 	}
 	mustBlock(t, e, 3)

@@ -36,6 +36,10 @@ var (
 	ErrLayerOneAhead = types.NewError(ModuleName, 11, "LayerOneHeadAhead", "the block's parentchain head is not verified here yet; the block waits for it")
 	// ErrCompetingBlock: a block at a height this enclave already holds
 	// another block for (a fork); the block held stays.
+	// ErrBadForward: a sidechain_forwardOperations element that does not
+	// open with the shard's key (not from an enclave of the shard) or does
+	// not decode.
+	ErrBadForward     = types.NewError(ModuleName, 14, "BadForward", "forwarded operations are not sealed by an enclave of the shard")
 	ErrCompetingBlock = types.NewError(ModuleName, 12, "CompetingBlock", "another block of the shard holds this height already")
 	// ErrForkAncestor: the blocks given to ResolveFork start above the
 	// common ancestor; the host fetches from further back.

@@ -18,7 +18,7 @@ import (
 // author_submitAndWatchExtrinsic does, and returns its status channel.
 func submitWatched(t *testing.T, e *Enclave, p *account.Pair, call stf.Call, nonce uint64) <-chan rpc.Status {
 	t.Helper()
-	_, ch, err := e.RPC().Submit(context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, p, call, nonce)), true)
+	_, ch, err := submitCT(e.RPC(), context.Background(), e.ShardID(), encrypt(t, e.ShieldingPublicKey(), signedCall(e, p, call, nonce)), true)
 	if err != nil {
 		t.Fatalf("submit %s nonce %d: %v", call.Name(), nonce, err)
 	}

@@ -50,7 +50,7 @@ func TestPartitionHealsIntoOneChain(t *testing.T) {
 	submit(t, a.e, alice, setBalance(bob.ID(), teer(2)), 2)
 	_, k = authorIn(t, a, k)
 	submit(t, b.e, dave, transfer(dave.ID(), charlie.ID(), teer(3)), 0)
-	_, watch, err := b.e.RPC().Submit(context.Background(), b.e.ShardID(),
+	_, watch, err := submitCT(b.e.RPC(), context.Background(), b.e.ShardID(),
 		encrypt(t, b.e.ShieldingPublicKey(), signedCall(b.e, dave, transfer(dave.ID(), charlie.ID(), teer(4)), 1)), true)
 	if err != nil {
 		t.Fatal(err)

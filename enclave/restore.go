@@ -53,7 +53,7 @@ func (e *Enclave) recordAAD(key, purpose string) []byte {
 // restore rebuilds the state from the latest snapshot and the blocks after
 // it, and the parentchain progress from the sync record of the head block.
 func (e *Enclave) restore() error {
-	e.state = e.stf.Genesis()
+	e.setState(e.stf.Genesis())
 	e.stateHash = e.state.SnapshotHash()
 	raw, err := e.host.LastBlock(e.shard)
 	if errors.Is(err, ErrNotFound) {
@@ -112,7 +112,7 @@ func (e *Enclave) restore() error {
 // rebuildStateLocked makes the state that after the stored block n: the
 // latest snapshot at or below n, then the stored blocks after it replayed.
 func (e *Enclave) rebuildStateLocked(n uint64) error {
-	e.state = e.stf.Genesis()
+	e.setState(e.stf.Genesis())
 	e.stateHash = e.state.SnapshotHash()
 	from := uint64(0)
 	var idx snapshotIndex
@@ -179,6 +179,14 @@ func (e *Enclave) applyBlockDiff(b *sidechain.Block) (stf.Diff, error) {
 	}
 	e.stateHash = next
 	return d, nil
+}
+
+// setState replaces the state; e.mu is held (or the enclave is not
+// serving yet). Readers without e.mu take stateMu (stateNonces, getters).
+func (e *Enclave) setState(s *stf.State) {
+	e.stateMu.Lock()
+	e.state = s
+	e.stateMu.Unlock()
 }
 
 // diffAAD binds an encrypted diff to its shard and block number.

@@ -32,89 +32,151 @@ func (r rpcBackend) checkShard(shard sidechain.ShardID) error {
 	return nil
 }
 
-// checkOperation decrypts, decodes and verifies a submitted operation and
-// returns its call with its hash and the signer's next nonce.
-func (r rpcBackend) checkOperation(shard sidechain.ShardID, ct []byte) (*stf.SignedCall, sidechain.Hash, uint64, error) {
+// SubmitForwarded implements rpc.Backend: operations a peer of the shard
+// took from its clients, verified and sealed with the shard's key; pooled
+// here without checking their signatures again (only an enclave of the
+// shard can seal, and it seals only what it verified), and not forwarded
+// again. A host that replays a batch gets duplicates and stale nonces
+// refused by the pool.
+func (r rpcBackend) SubmitForwarded(_ context.Context, shard sidechain.ShardID, sealed []byte) (int, error) {
 	e := r.e
 	if err := r.checkShard(shard); err != nil {
-		return nil, sidechain.Hash{}, 0, err
+		return 0, err
 	}
-	op, err := e.decryptOperation(ct)
+	plain, err := e.keys.State().Decrypt(sealed, e.stateAAD(forwardPurpose))
 	if err != nil {
-		return nil, sidechain.Hash{}, 0, err
+		return 0, ErrBadForward.Wrap("%v", err)
 	}
-	if op.Call == nil {
-		return nil, sidechain.Hash{}, 0, ErrNotACall
+	var raws [][]byte
+	if err := e.cbor.Unmarshal(plain, &raws); err != nil || len(raws) > rpc.MaxBatchOperations {
+		return 0, ErrBadForward.Wrap("%d operations, %v", len(raws), err)
 	}
-	if err := e.stf.VerifyCall(op.Call); err != nil {
-		return nil, sidechain.Hash{}, 0, err
+	calls := make([]*stf.SignedCall, 0, len(raws))
+	for _, raw := range raws {
+		op, err := stf.DecodeOperation(raw)
+		if err != nil || op.Call == nil {
+			return 0, ErrBadForward.Wrap("operation does not decode: %v", err)
+		}
+		calls = append(calls, op.Call)
 	}
-	e.mu.Lock()
-	nonce := e.state.Account(op.Call.Signer).Nonce
-	e.mu.Unlock()
-	return op.Call, op.Call.Hash(), nonce, nil
+	nonces := e.stateNonces(calls)
+	n := 0
+	for i, c := range calls {
+		if _, err := e.pool.Submit(c, c.Hash(), nonces[i]); err == nil {
+			n++
+		}
+	}
+	return n, nil
 }
 
-// SubmitForwarded implements rpc.Backend: a peer's forward, pooled here
-// and not forwarded again.
-func (r rpcBackend) SubmitForwarded(_ context.Context, shard sidechain.ShardID, ct []byte) error {
-	call, hash, nonce, err := r.checkOperation(shard, ct)
-	if err != nil {
-		return err
+// forwardPurpose names forwarded batches in their additional data.
+const forwardPurpose = "forward"
+
+// forwardLocked hands verified operations to the host for the shard's other
+// validateers, sealed as one batch with the shard's key: the host sees
+// neither the operations nor how many there are beyond the size.
+func (e *Enclave) forward(raws [][]byte) {
+	if len(raws) == 0 {
+		return
 	}
-	_, err = r.e.pool.Submit(call, hash, nonce)
-	return err
+	e.host.ForwardOperations(e.keys.State().Encrypt(e.cbor.MustMarshal(raws), e.stateAAD(forwardPurpose)))
+}
+
+// stateNonces returns the state nonce of each call's signer. Submissions
+// read them without the enclave's lock (stateMu): they never wait on block
+// production or on the parentchain.
+func (e *Enclave) stateNonces(calls []*stf.SignedCall) []uint64 {
+	out := make([]uint64, len(calls))
+	e.stateMu.RLock()
+	defer e.stateMu.RUnlock()
+	for i, c := range calls {
+		if c != nil {
+			out[i] = e.state.Account(c.Signer).Nonce
+		}
+	}
+	return out
+}
+
+// watchFunc adapts a Watcher to the pool's status functions.
+func watchFunc(w rpc.Watcher) func(pool.StatusEvent) {
+	return func(ev pool.StatusEvent) { w.Status(ev.Hash, fromPool(ev)) }
+}
+
+// submit pools verified calls; raws are their encodings, forwarded to the
+// peers. result i is calls[i]'s; errs[i] already set is kept.
+func (e *Enclave) submit(calls []*stf.SignedCall, raws [][]byte, errs []error, w rpc.Watcher) []rpc.Submission {
+	out := make([]rpc.Submission, len(calls))
+	nonces := e.stateNonces(calls)
+	fwd := make([][]byte, 0, len(calls))
+	for i, c := range calls {
+		if out[i].Err = errs[i]; errs[i] != nil {
+			continue
+		}
+		out[i].Hash = c.Hash()
+		var err error
+		if w != nil {
+			_, err = e.pool.SubmitAndWatchFunc(c, out[i].Hash, nonces[i], watchFunc(w))
+		} else {
+			_, err = e.pool.Submit(c, out[i].Hash, nonces[i])
+		}
+		if err != nil {
+			out[i] = rpc.Submission{Err: err}
+			continue
+		}
+		fwd = append(fwd, raws[i])
+	}
+	e.forward(fwd)
+	return out
 }
 
 // Submit implements rpc.Backend: decrypt, decode, verify, pool, and hand
-// the ciphertext to the host to forward to the shard's other validateers,
+// the operation to the host to forward to the shard's other validateers,
 // so that whichever authors next executes it (the watcher here learns of
 // it when this enclave imports that block).
-func (r rpcBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte, watch bool) (sidechain.Hash, <-chan rpc.Status, error) {
+func (r rpcBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte, w rpc.Watcher) (sidechain.Hash, error) {
 	e := r.e
-	call, hash, nonce, err := r.checkOperation(shard, ct)
+	if err := r.checkShard(shard); err != nil {
+		return sidechain.Hash{}, err
+	}
+	plain, err := e.keys.ShieldingDecrypt(ct)
 	if err != nil {
-		return sidechain.Hash{}, nil, err
+		return sidechain.Hash{}, ErrBadCiphertext.Wrap("%v", err)
 	}
-	if !watch {
-		if _, err := e.pool.Submit(call, hash, nonce); err != nil {
-			return sidechain.Hash{}, nil, err
+	res := r.submitPlain([][]byte{plain}, w)
+	return res[0].Hash, res[0].Err
+}
+
+// SubmitOperations implements rpc.Backend: plain signed operations over the
+// attested channel, their signatures verified as one batch.
+func (r rpcBackend) SubmitOperations(_ context.Context, shard sidechain.ShardID, ops [][]byte, w rpc.Watcher) ([]rpc.Submission, error) {
+	if err := r.checkShard(shard); err != nil {
+		return nil, err
+	}
+	return r.submitPlain(ops, w), nil
+}
+
+func (r rpcBackend) submitPlain(raws [][]byte, w rpc.Watcher) []rpc.Submission {
+	e := r.e
+	calls := make([]*stf.SignedCall, len(raws))
+	errs := make([]error, len(raws))
+	for i, raw := range raws {
+		op, err := stf.DecodeOperation(raw)
+		switch {
+		case err != nil:
+			errs[i] = err
+		case op.Call == nil:
+			errs[i] = ErrNotACall
+		default:
+			calls[i] = op.Call
 		}
-		e.host.ForwardOperation(ct)
-		return hash, nil, nil
 	}
-	_, events, err := e.pool.SubmitAndWatch(call, hash, nonce)
-	if err != nil {
-		return sidechain.Hash{}, nil, err
-	}
-	e.host.ForwardOperation(ct)
-	out := make(chan rpc.Status, 4)
-	go func() {
-		defer close(out)
-		var expire <-chan time.Time
-		for {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					return
-				}
-				s := fromPool(ev)
-				out <- s
-				if s.Final() {
-					return
-				}
-				if s.Kind == rpc.InSidechainBlock {
-					expire = time.After(MaxWatchAfterBlock)
-				}
-			case <-expire:
-				// The block is still not anchored (the primary is gone, or
-				// this enclave halted): the watch ends without Finalized.
-				e.pool.Unsubscribe(hash, events)
-				return
-			}
+	verdicts := e.stf.VerifyCalls(calls)
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = verdicts[i]
 		}
-	}()
-	return hash, out, nil
+	}
+	return e.submit(calls, raws, errs, w)
 }
 
 func fromPool(ev pool.StatusEvent) rpc.Status {
@@ -162,9 +224,10 @@ func (r rpcBackend) ExecuteGetter(_ context.Context, shard sidechain.ShardID, ra
 	if op.Getter == nil {
 		return "", stf.ErrInvalidVariant.Wrap("state_executeGetter takes a signed getter")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	v, err := e.stf.ExecuteGetter(e.state, op.Getter)
+	e.stateMu.RLock()
+	st := e.state
+	e.stateMu.RUnlock()
+	v, err := e.stf.ExecuteGetter(st, op.Getter)
 	if err != nil {
 		return "", err
 	}

@@ -189,12 +189,111 @@ func (c *Client) SubmitAndWatch(ctx context.Context, shard sidechain.ShardID, ci
 	if err := c.Call(ctx, "author_submitAndWatchExtrinsic", []any{shard.String(), hexOf(ciphertext)}, &h); err != nil {
 		return "", nil, err
 	}
+	return h, c.watchOf(h), nil
+}
+
+// SubmitOperation sends a plain signed operation (an encoded
+// trusted.Operation) over the attested channel and returns its hash.
+func (c *Client) SubmitOperation(ctx context.Context, shard sidechain.ShardID, op []byte) (string, error) {
+	var h string
+	err := c.Call(ctx, "author_submitTrustedOperation", []any{shard.String(), hexOf(op)}, &h)
+	return h, err
+}
+
+// SubmitAndWatchOperation is SubmitOperation with a channel of the
+// operation's statuses, closed after the final one.
+func (c *Client) SubmitAndWatchOperation(ctx context.Context, shard sidechain.ShardID, op []byte) (string, <-chan trustedrpc.Status, error) {
+	var h string
+	if err := c.Call(ctx, "author_submitAndWatchTrustedOperation", []any{shard.String(), hexOf(op)}, &h); err != nil {
+		return "", nil, err
+	}
+	return h, c.watchOf(h), nil
+}
+
+// Submitted is one operation's outcome in SubmitAndWatchOperations.
+type Submitted struct {
+	// Hash is the operation's hash (its subscription), if it was pooled.
+	Hash string
+	// Watch receives its statuses and is closed after the final one (nil
+	// when Err is set).
+	Watch <-chan trustedrpc.Status
+	// Err is why the validateer refused it.
+	Err error
+}
+
+// SubmitAndWatchOperations sends up to trustedrpc.MaxBatchOperations plain
+// signed operations in one request (author_submitAndWatchTrustedOperations)
+// and returns each one's outcome, in order; the validateer verifies their
+// signatures as one batch. The error is the whole request's.
+func (c *Client) SubmitAndWatchOperations(ctx context.Context, shard sidechain.ShardID, ops [][]byte) ([]Submitted, error) {
+	res, err := c.submitOperations(ctx, "author_submitAndWatchTrustedOperations", shard, ops)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Submitted, len(res))
+	for i, r := range res {
+		if out[i].Hash, out[i].Err = r.Hash, batchErr(r); out[i].Err == nil {
+			out[i].Watch = c.watchOf(r.Hash)
+		}
+	}
+	return out, nil
+}
+
+// SubmitOperations is SubmitAndWatchOperations without watches
+// (author_submitTrustedOperations): each operation's hash, or why it was
+// refused.
+func (c *Client) SubmitOperations(ctx context.Context, shard sidechain.ShardID, ops [][]byte) ([]Submitted, error) {
+	res, err := c.submitOperations(ctx, "author_submitTrustedOperations", shard, ops)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Submitted, len(res))
+	for i, r := range res {
+		out[i].Hash, out[i].Err = r.Hash, batchErr(r)
+	}
+	return out, nil
+}
+
+func (c *Client) submitOperations(ctx context.Context, method string, shard sidechain.ShardID, ops [][]byte) ([]trustedrpc.BatchResult, error) {
+	hexes := make([]string, len(ops))
+	for i, op := range ops {
+		hexes[i] = hexOf(op)
+	}
+	var res []trustedrpc.BatchResult
+	if err := c.Call(ctx, method, []any{shard.String(), hexes}, &res); err != nil {
+		return nil, err
+	}
+	if len(res) != len(ops) {
+		return nil, fmt.Errorf("rpcclient: %s answered %d results for %d operations", method, len(res), len(ops))
+	}
+	return res, nil
+}
+
+// batchErr returns a batch element's error, nil if it was accepted.
+func batchErr(r trustedrpc.BatchResult) error {
+	if r.Error == nil {
+		if r.Hash == "" {
+			return errors.New("rpcclient: a batch element with neither hash nor error")
+		}
+		return nil
+	}
+	e := &Error{Code: r.Error.Code, Message: r.Error.Message}
+	var d struct{ Module, Name string }
+	if len(r.Error.Data) > 0 && json.Unmarshal(r.Error.Data, &d) == nil && d.Module != "" {
+		e.Name = d.Module + "." + d.Name
+	}
+	return e
+}
+
+// watchOf registers the channel of subscription h's statuses and hands it
+// the notifications that beat the answer.
+func (c *Client) watchOf(h string) <-chan trustedrpc.Status {
 	ch := make(chan trustedrpc.Status, 16)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.gone {
-		c.mu.Unlock()
 		close(ch)
-		return h, ch, nil
+		return ch
 	}
 	c.watch[h] = ch
 	early := c.early[h]
@@ -204,8 +303,7 @@ func (c *Client) SubmitAndWatch(ctx context.Context, shard sidechain.ShardID, ci
 			c.deliverLocked(h, ch, s)
 		}
 	}
-	c.mu.Unlock()
-	return h, ch, nil
+	return ch
 }
 
 // ExecuteGetter runs a signed getter (encoded stf.Operation) and returns

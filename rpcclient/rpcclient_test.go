@@ -56,37 +56,51 @@ func hashOf(ct []byte) sidechain.Hash {
 	return h
 }
 
-func (b *backend) Submit(_ context.Context, s sidechain.ShardID, ct []byte, watch bool) (sidechain.Hash, <-chan rpc.Status, error) {
+func (b *backend) Submit(_ context.Context, s sidechain.ShardID, ct []byte, w rpc.Watcher) (sidechain.Hash, error) {
+	res, err := b.SubmitOperations(context.Background(), s, [][]byte{ct}, w)
+	if err != nil {
+		return sidechain.Hash{}, err
+	}
+	return res[0].Hash, res[0].Err
+}
+
+// SubmitOperations refuses an empty operation with stf.BadSignature.
+func (b *backend) SubmitOperations(_ context.Context, s sidechain.ShardID, ops [][]byte, w rpc.Watcher) ([]rpc.Submission, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.submitErr != nil {
-		return sidechain.Hash{}, nil, b.submitErr
+		return nil, b.submitErr
 	}
 	if s != shard {
-		return sidechain.Hash{}, nil, types.NewError("enclave", 2, "UnknownShard", "this enclave does not serve the shard")
+		return nil, types.NewError("enclave", 2, "UnknownShard", "this enclave does not serve the shard")
 	}
-	b.cts = append(b.cts, bytes.Clone(ct))
-	if !watch {
-		return hashOf(ct), nil, nil
-	}
-	statuses := append([]rpc.Status(nil), b.statuses...)
-	if !b.paced {
-		ch := make(chan rpc.Status, len(statuses))
-		for _, st := range statuses {
-			ch <- st
+	out := make([]rpc.Submission, len(ops))
+	for i, ct := range ops {
+		if len(ct) == 0 {
+			out[i].Err = types.NewError("stf", 1, "BadSignature", "bad signature")
+			continue
 		}
-		close(ch)
-		return hashOf(ct), ch, nil
-	}
-	ch := make(chan rpc.Status)
-	go func() {
-		defer close(ch)
-		for _, st := range statuses {
-			time.Sleep(5 * time.Millisecond)
-			ch <- st
+		b.cts = append(b.cts, bytes.Clone(ct))
+		h := hashOf(ct)
+		out[i].Hash = h
+		if w == nil {
+			continue
 		}
-	}()
-	return hashOf(ct), ch, nil
+		statuses := append([]rpc.Status(nil), b.statuses...)
+		if !b.paced {
+			for _, st := range statuses {
+				w.Status(h, st)
+			}
+			continue
+		}
+		go func() {
+			for _, st := range statuses {
+				time.Sleep(5 * time.Millisecond)
+				w.Status(h, st)
+			}
+		}()
+	}
+	return out, nil
 }
 
 func (b *backend) Pending(sidechain.ShardID) ([]sidechain.Hash, error) { return nil, nil }
@@ -105,7 +119,9 @@ func (b *backend) LatestHeader(s sidechain.ShardID) (rpc.Header, error) {
 	return rpc.Header{Header: sidechain.Header{Number: 12, Shard: s, ParentHash: sidechain.Hash{1}, NextFinalizationNumber: 50}, Hash: sidechain.Hash{2}}, nil
 }
 
-func (b *backend) SubmitForwarded(context.Context, sidechain.ShardID, []byte) error { return nil }
+func (b *backend) SubmitForwarded(context.Context, sidechain.ShardID, []byte) (int, error) {
+	return 0, nil
+}
 
 func (b *backend) ImportBlock(_ context.Context, raw []byte) error {
 	b.mu.Lock()
@@ -536,5 +552,46 @@ func TestWatchEndsWhenTheConnectionEnds(t *testing.T) {
 		if s.Final() {
 			t.Fatalf("a final status %v was made up", s)
 		}
+	}
+}
+
+func TestSubmitAndWatchOperationsAnswersEachElement(t *testing.T) {
+	want := []rpc.Status{{Kind: rpc.Submitted}, {Kind: rpc.Ready}, inBlock, final}
+	b := &backend{statuses: want}
+	c := dialInsecure(t, serve(t, b))
+	ops := [][]byte{{1}, {}, {3}}
+	res, err := c.SubmitAndWatchOperations(ctx(t), shard, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 3 {
+		t.Fatalf("%d results", len(res))
+	}
+	var e *rpcclient.Error
+	if !errors.As(res[1].Err, &e) || e.Name != "stf.BadSignature" || res[1].Watch != nil || res[1].Hash != "" {
+		t.Fatalf("refused element: %+v", res[1])
+	}
+	for _, i := range []int{0, 2} {
+		if res[i].Err != nil || res[i].Hash != hashOf(ops[i]).String() {
+			t.Fatalf("element %d: %+v", i, res[i])
+		}
+		got := drain(t, res[i].Watch)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("element %d: statuses %v, want %v", i, got, want)
+		}
+	}
+	plain, err := c.SubmitOperations(ctx(t), shard, [][]byte{{7}})
+	if err != nil || plain[0].Err != nil || plain[0].Watch != nil || plain[0].Hash != hashOf([]byte{7}).String() {
+		t.Fatalf("SubmitOperations: %+v, %v", plain, err)
+	}
+	h, ch, err := c.SubmitAndWatchOperation(ctx(t), shard, []byte{9})
+	if err != nil || h != hashOf([]byte{9}).String() {
+		t.Fatalf("SubmitAndWatchOperation: %q, %v", h, err)
+	}
+	if got := drain(t, ch); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("statuses %v", got)
+	}
+	if _, err := c.SubmitOperation(ctx(t), shard, []byte{}); !errors.As(err, &e) || e.Name != "stf.BadSignature" {
+		t.Fatalf("SubmitOperation of a bad operation: %v", err)
 	}
 }

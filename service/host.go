@@ -74,9 +74,9 @@ func (h *host) LastBlock(shard sidechain.ShardID) ([]byte, error) {
 // their attested trusted RPC. It does not wait.
 func (h *host) BroadcastBlock(raw []byte) { h.peers.broadcast(raw) }
 
-// ForwardOperation sends an operation submitted here to the other
+// ForwardOperations sends operations submitted here to the other
 // validateers. It does not wait.
-func (h *host) ForwardOperation(ct []byte) { h.peers.forward(ct) }
+func (h *host) ForwardOperations(sealed []byte) { h.peers.forward(sealed) }
 
 // PeerCount returns the number of other validateers known.
 func (h *host) PeerCount() int { return h.peers.count() }

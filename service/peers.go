@@ -280,10 +280,11 @@ func (ps *peerSet) broadcast(raw []byte) {
 	}
 }
 
-// forward sends an operation to every peer (sidechain_forwardOperations
-// with one operation; the method takes up to rpc.MaxForwardedOperations).
-func (ps *peerSet) forward(ct []byte) {
-	h := "0x" + hex.EncodeToString(ct)
+// forward sends a sealed batch of operations to every peer
+// (sidechain_forwardOperations with one batch; the method takes up to
+// rpc.MaxForwardedOperations).
+func (ps *peerSet) forward(sealed []byte) {
+	h := "0x" + hex.EncodeToString(sealed)
 	for _, p := range ps.refresh(context.Background()) {
 		ps.send(p, func(ctx context.Context, c *rpcclient.Client) error {
 			return c.Call(ctx, "sidechain_forwardOperations", []any{ps.shard.String(), []string{h}}, nil)

@@ -150,7 +150,20 @@ func SignCall(p *account.Pair, call Call, nonce uint64, mrenclave attestation.Mr
 // Verify checks the call's form, that the signer is the account the call
 // spends from and the signature for the given enclave and shard. It does not
 // look at the state (nonce, balances, root).
+//
+// Signatures are checked under the ZIP-215 rules (account.VerifyZIP215),
+// the same whether one call is verified or a batch (VerifyCalls).
 func (sc *SignedCall) Verify(mrenclave attestation.MrEnclave, shard sidechain.ShardID) error {
+	if err := sc.checkForm(); err != nil {
+		return err
+	}
+	if !account.VerifyZIP215(sc.Signer, CallSigningBytes(sc.Call, sc.Nonce, mrenclave, shard), sc.Signature) {
+		return sc.badSignature()
+	}
+	return nil
+}
+
+func (sc *SignedCall) checkForm() error {
 	if sc == nil {
 		return ErrMalformed.Wrap("no call")
 	}
@@ -160,10 +173,33 @@ func (sc *SignedCall) Verify(mrenclave attestation.MrEnclave, shard sidechain.Sh
 	if from, ok := sc.Call.spender(); ok && from != sc.Signer {
 		return ErrSignerMismatch.Wrap("%s signs a %s from %s", sc.Signer, sc.Call.Name(), from)
 	}
-	if !account.Verify(sc.Signer, CallSigningBytes(sc.Call, sc.Nonce, mrenclave, shard), sc.Signature) {
-		return ErrBadSignature.Wrap("trusted call of %s", sc.Signer)
-	}
 	return nil
+}
+
+func (sc *SignedCall) badSignature() error {
+	return ErrBadSignature.Wrap("trusted call of %s", sc.Signer)
+}
+
+// VerifyCalls verifies calls as Verify does, their signatures as one batch
+// (account.BatchVerifier): errs[i] is calls[i]'s verdict. A nil call is
+// ErrMalformed.
+func VerifyCalls(calls []*SignedCall, mrenclave attestation.MrEnclave, shard sidechain.ShardID) []error {
+	errs := make([]error, len(calls))
+	b := account.NewBatchVerifier(len(calls))
+	idx := make([]int, 0, len(calls))
+	for i, sc := range calls {
+		if errs[i] = sc.checkForm(); errs[i] != nil {
+			continue
+		}
+		b.Add(sc.Signer, CallSigningBytes(sc.Call, sc.Nonce, mrenclave, shard), sc.Signature)
+		idx = append(idx, i)
+	}
+	for j, ok := range b.Verify() {
+		if !ok {
+			errs[idx[j]] = calls[idx[j]].badSignature()
+		}
+	}
+	return errs
 }
 
 // Hash returns the hash of the call as an Operation; see Operation.Hash.

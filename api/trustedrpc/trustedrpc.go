@@ -87,6 +87,8 @@ type Header struct {
 // Methods lists the methods served, for rpc_methods.
 var Methods = []string{
 	"author_submitAndWatchExtrinsic", "author_submitExtrinsic", "author_pendingExtrinsics",
+	"author_submitTrustedOperation", "author_submitAndWatchTrustedOperation",
+	"author_submitTrustedOperations", "author_submitAndWatchTrustedOperations",
 	"author_getShieldingKey", "author_getFingerprint", "author_getShard", "author_getMuRaUrl",
 	"author_getUntrustedUrl", "state_executeGetter", "chain_getHeader", "sidechain_importBlock",
 	"sidechain_forwardOperations",
@@ -96,8 +98,32 @@ var Methods = []string{
 // MaxForwardedOperations bounds one sidechain_forwardOperations call.
 const MaxForwardedOperations = 1024
 
+// MaxBatchOperations bounds the operations of one
+// author_submitTrustedOperations or author_submitAndWatchTrustedOperations
+// call.
+const MaxBatchOperations = 1024
+
+// BatchResult is one element of the answer to
+// author_submitTrustedOperations and author_submitAndWatchTrustedOperations:
+// the operation's hash (with watch, also its subscription) if the pool took
+// it, or the error that refused it.
+type BatchResult struct {
+	Hash  string      `json:"hash,omitempty"`
+	Error *BatchError `json:"error,omitempty"`
+}
+
+// BatchError is a refused element's error, shaped like a JSON-RPC error
+// object: data names the enclave's error ({"module","name","code"}) when it
+// has one.
+type BatchError struct {
+	Code    int64           `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
 // WatchNotification is the method of the notifications that
-// author_submitAndWatchExtrinsic sends.
+// author_submitAndWatchExtrinsic, author_submitAndWatchTrustedOperation and
+// author_submitAndWatchTrustedOperations send.
 const WatchNotification = "author_extrinsicUpdate"
 
 // Update is a notification's params.

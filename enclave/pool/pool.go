@@ -16,6 +16,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave/stf"
@@ -176,7 +177,44 @@ type Pool struct {
 	seq      uint64
 	byHash   map[[32]byte]*entry
 	accounts map[account.ID]*queue
-	watchers map[[32]byte][]chan StatusEvent
+	watchers map[[32]byte][]*watcher
+	nwatch   int // watchers in all of watchers
+}
+
+// watcher is one subscription: a channel (Subscribe, SubmitAndWatch) or a
+// function (SubmitAndWatchFunc).
+type watcher struct {
+	ch chan StatusEvent
+	fn func(StatusEvent)
+	// inBlock is when the operation was last reported InSidechainBlock
+	// (zero otherwise); ExpireWatches ends watches that wait too long for
+	// Finalized after it.
+	inBlock time.Time
+}
+
+// send delivers a non-final ev to w without blocking.
+func (w *watcher) send(ev StatusEvent) {
+	if w.fn != nil {
+		w.fn(ev)
+		return
+	}
+	if len(w.ch) < cap(w.ch)-1 {
+		w.ch <- ev
+	}
+}
+
+// end delivers the final ev (or, if nil, nothing) and closes w.
+func (w *watcher) end(ev *StatusEvent) {
+	if w.fn != nil {
+		if ev != nil {
+			w.fn(*ev)
+		}
+		return
+	}
+	if ev != nil {
+		w.ch <- *ev // a slot is always free for it
+	}
+	close(w.ch)
 }
 
 // New returns an empty pool; zero fields of cfg take their defaults.
@@ -188,7 +226,7 @@ func New(cfg Config) (*Pool, error) {
 		cfg:      cfg.withDefaults(),
 		byHash:   map[[32]byte]*entry{},
 		accounts: map[account.ID]*queue{},
-		watchers: map[[32]byte][]chan StatusEvent{},
+		watchers: map[[32]byte][]*watcher{},
 	}, nil
 }
 
@@ -212,16 +250,75 @@ func (p *Pool) Submit(op *stf.SignedCall, hash [32]byte, stateNonce uint64) (Sta
 // missed: the channel receives Submitted, then Ready or Future, and so on.
 // On error there is no channel.
 func (p *Pool) SubmitAndWatch(op *stf.SignedCall, hash [32]byte, stateNonce uint64) (Status, <-chan StatusEvent, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	ch := make(chan StatusEvent, watchBuffer)
-	p.watchers[hash] = append(p.watchers[hash], ch)
-	st, err := p.submitLocked(op, hash, stateNonce)
+	st, err := p.submitWatched(op, hash, stateNonce, &watcher{ch: ch})
 	if err != nil {
-		p.unsubscribeLocked(hash, ch)
 		return 0, nil, err
 	}
 	return st, ch, nil
+}
+
+// SubmitAndWatchFunc is SubmitAndWatch with a function that receives the
+// statuses instead of a channel: it is called with the pool's lock held, so
+// it must not block or call the pool. It receives every status; after the
+// final one (or an expiry, ExpireWatches) it is not called again. A
+// function costs no goroutine or buffer per operation, which matters at
+// thousands of watched operations a second.
+func (p *Pool) SubmitAndWatchFunc(op *stf.SignedCall, hash [32]byte, stateNonce uint64, fn func(StatusEvent)) (Status, error) {
+	return p.submitWatched(op, hash, stateNonce, &watcher{fn: fn})
+}
+
+func (p *Pool) submitWatched(op *stf.SignedCall, hash [32]byte, stateNonce uint64, w *watcher) (Status, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.addWatcherLocked(hash, w)
+	st, err := p.submitLocked(op, hash, stateNonce)
+	if err != nil {
+		p.removeWatcherLocked(hash, w)
+		return 0, err
+	}
+	return st, nil
+}
+
+func (p *Pool) addWatcherLocked(hash [32]byte, w *watcher) {
+	p.watchers[hash] = append(p.watchers[hash], w)
+	p.nwatch++
+}
+
+// removeWatcherLocked forgets w without a status; a channel is closed.
+func (p *Pool) removeWatcherLocked(hash [32]byte, w *watcher) {
+	ws := p.watchers[hash]
+	i := slices.Index(ws, w)
+	if i < 0 {
+		return
+	}
+	w.end(nil)
+	p.nwatch--
+	if ws = slices.Delete(ws, i, i+1); len(ws) == 0 {
+		delete(p.watchers, hash)
+	} else {
+		p.watchers[hash] = ws
+	}
+}
+
+// ExpireWatches ends the watches whose operation has been InSidechainBlock
+// since before t without reaching a final status (its block is not
+// anchored yet: the primary is gone, or this enclave halted). A channel is
+// closed without a final status; a function is not called again. It
+// returns how many ended.
+func (p *Pool) ExpireWatches(t time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for hash, ws := range p.watchers {
+		for _, w := range slices.Clone(ws) {
+			if !w.inBlock.IsZero() && w.inBlock.Before(t) {
+				p.removeWatcherLocked(hash, w)
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (p *Pool) submitLocked(op *stf.SignedCall, hash [32]byte, stateNonce uint64) (Status, error) {
@@ -511,7 +608,7 @@ func (p *Pool) Subscribe(hash [32]byte) <-chan StatusEvent {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ch := make(chan StatusEvent, watchBuffer)
-	p.watchers[hash] = append(p.watchers[hash], ch)
+	p.addWatcherLocked(hash, &watcher{ch: ch})
 	if e := p.byHash[hash]; e != nil {
 		ch <- StatusEvent{Hash: hash, Status: e.export().Status}
 	}
@@ -523,22 +620,11 @@ func (p *Pool) Subscribe(hash [32]byte) <-chan StatusEvent {
 func (p *Pool) Unsubscribe(hash [32]byte, ch <-chan StatusEvent) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.unsubscribeLocked(hash, ch)
-}
-
-func (p *Pool) unsubscribeLocked(hash [32]byte, ch <-chan StatusEvent) {
-	ws := p.watchers[hash]
-	for i, w := range ws {
-		if (<-chan StatusEvent)(w) == ch {
-			close(w)
-			ws = append(ws[:i], ws[i+1:]...)
-			break
+	for _, w := range p.watchers[hash] {
+		if w.ch != nil && (<-chan StatusEvent)(w.ch) == ch {
+			p.removeWatcherLocked(hash, w)
+			return
 		}
-	}
-	if len(ws) == 0 {
-		delete(p.watchers, hash)
-	} else {
-		p.watchers[hash] = ws
 	}
 }
 
@@ -546,30 +632,31 @@ func (p *Pool) unsubscribeLocked(hash [32]byte, ch <-chan StatusEvent) {
 func (p *Pool) Watchers() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
-	for _, ws := range p.watchers {
-		n += len(ws)
-	}
-	return n
+	return p.nwatch
 }
 
 // notify sends ev to the watchers of its hash without blocking; p.mu is
-// held. A final status closes and forgets them.
+// held. A final status ends and forgets them.
 func (p *Pool) notify(ev StatusEvent) {
 	ws := p.watchers[ev.Hash]
 	if len(ws) == 0 {
 		return
 	}
-	final := ev.Status.Final()
-	for _, w := range ws {
-		if final {
-			w <- ev // a slot is always free for it
-			close(w)
-		} else if len(w) < cap(w)-1 {
-			w <- ev
+	if ev.Status.Final() {
+		for _, w := range ws {
+			w.end(&ev)
 		}
-	}
-	if final {
+		p.nwatch -= len(ws)
 		delete(p.watchers, ev.Hash)
+		return
+	}
+	for _, w := range ws {
+		switch ev.Status {
+		case InSidechainBlock:
+			w.inBlock = time.Now()
+		case Retracted:
+			w.inBlock = time.Time{}
+		}
+		w.send(ev)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave/stf"
@@ -831,4 +833,76 @@ func TestBoundsLarge(t *testing.T) {
 		t.Error("ready counts")
 	}
 	checkInvariants(t, p)
+}
+
+func TestFunctionWatcherGetsEveryStatusAndNothingAfterTheFinal(t *testing.T) {
+	p := newPool(t, Config{})
+	c, h := op(acct(1), 0)
+	var got []Status
+	if _, err := p.SubmitAndWatchFunc(c, h, 0, func(ev StatusEvent) { got = append(got, ev.Status) }); err != nil {
+		t.Fatal(err)
+	}
+	if p.Watchers() != 1 {
+		t.Fatalf("%d watchers", p.Watchers())
+	}
+	p.MarkInBlock([][32]byte{h}, [32]byte{7})
+	p.MarkFinalized([][32]byte{h}, [32]byte{7})
+	p.MarkFinalized([][32]byte{h}, [32]byte{7})
+	if want := []Status{Submitted, Ready, InSidechainBlock, Finalized}; !slices.Equal(got, want) {
+		t.Fatalf("statuses %v, want %v", got, want)
+	}
+	if p.Watchers() != 0 {
+		t.Fatalf("%d watchers after the final status", p.Watchers())
+	}
+	// A refused submission leaves no watcher.
+	if _, err := p.SubmitAndWatchFunc(c, h, 1, func(StatusEvent) { t.Fatal("status of a refused operation") }); !errors.Is(err, ErrStaleNonce) {
+		t.Fatalf("stale: %v", err)
+	}
+	if p.Watchers() != 0 {
+		t.Fatalf("%d watchers after a refusal", p.Watchers())
+	}
+}
+
+func TestExpireWatchesEndsOnlyThoseLongInABlock(t *testing.T) {
+	p := newPool(t, Config{})
+	c1, h1 := op(acct(1), 0)
+	c2, h2 := op(acct(2), 0)
+	c3, h3 := op(acct(3), 0)
+	var n1 int
+	if _, err := p.SubmitAndWatchFunc(c1, h1, 0, func(StatusEvent) { n1++ }); err != nil {
+		t.Fatal(err)
+	}
+	_, ch2, err := p.SubmitAndWatch(c2, h2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ch3, err := p.SubmitAndWatch(c3, h3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.MarkInBlock([][32]byte{h1, h2}, [32]byte{1})
+	if n := p.ExpireWatches(time.Now().Add(-time.Hour)); n != 0 {
+		t.Fatalf("expired %d watches an hour early", n)
+	}
+	if n := p.ExpireWatches(time.Now().Add(time.Second)); n != 2 {
+		t.Fatalf("expired %d, want the two in a block", n)
+	}
+	for range ch2 { // closed without a final status
+	}
+	if p.Watchers() != 1 {
+		t.Fatalf("%d watchers left, want the one not in a block", p.Watchers())
+	}
+	calls := n1
+	p.MarkFinalized([][32]byte{h1}, [32]byte{1})
+	if n1 != calls {
+		t.Fatal("an expired function watcher was called again")
+	}
+	select {
+	case s := <-ch3:
+		if s.Status != Submitted {
+			t.Fatalf("unexpected %v", s.Status)
+		}
+	default:
+		t.Fatal("the pooled operation's watch lost its statuses")
+	}
 }

@@ -46,18 +46,38 @@ const (
 	Finalized              = trustedrpc.Finalized
 	MaxMessageBytes        = trustedrpc.MaxMessageBytes
 	MaxForwardedOperations = trustedrpc.MaxForwardedOperations
+	MaxBatchOperations     = trustedrpc.MaxBatchOperations
 	WatchNotification      = trustedrpc.WatchNotification
 )
 
 // Methods lists the methods served, for rpc_methods.
 var Methods = trustedrpc.Methods
 
+// Watcher receives the statuses of the operations submitted with it. The
+// enclave calls Status with its pool's lock held: it must not block.
+type Watcher interface {
+	Status(hash sidechain.Hash, s Status)
+}
+
+// Submission is one operation's outcome in SubmitOperations: its hash, or
+// the error that refused it.
+type Submission struct {
+	Hash sidechain.Hash
+	Err  error
+}
+
 // Backend is the enclave as the RPC server sees it.
 type Backend interface {
 	// Submit decrypts and checks an encrypted trusted operation and puts it
-	// in the pool. If watch is set, the channel receives its statuses,
+	// in the pool. If w is not nil, it receives the operation's statuses,
 	// ending with a final one.
-	Submit(ctx context.Context, shard sidechain.ShardID, ciphertext []byte, watch bool) (sidechain.Hash, <-chan Status, error)
+	Submit(ctx context.Context, shard sidechain.ShardID, ciphertext []byte, w Watcher) (sidechain.Hash, error)
+	// SubmitOperations checks plain signed operations (the channel is the
+	// attested TLS connection, which ends inside the enclave, so they need
+	// no shielding layer), their signatures as one batch, and pools those
+	// that pass: result i is ops[i]'s. If w is not nil, it receives the
+	// statuses of every pooled one.
+	SubmitOperations(ctx context.Context, shard sidechain.ShardID, ops [][]byte, w Watcher) ([]Submission, error)
 	// Pending lists the pooled operations of a shard.
 	Pending(shard sidechain.ShardID) ([]sidechain.Hash, error)
 	// ExecuteGetter runs a signed getter (plaintext: the channel is the
@@ -67,10 +87,10 @@ type Backend interface {
 	LatestHeader(shard sidechain.ShardID) (Header, error)
 	// ImportBlock imports a peer's block (sidechain_importBlock).
 	ImportBlock(ctx context.Context, raw []byte) error
-	// SubmitForwarded pools an encrypted trusted operation a peer forwards
-	// (sidechain_forwardOperations): checked like Submit, not forwarded
-	// again.
-	SubmitForwarded(ctx context.Context, shard sidechain.ShardID, ciphertext []byte) error
+	// SubmitForwarded pools the operations a peer of the shard forwards
+	// (sidechain_forwardOperations): one batch sealed with the shard's key,
+	// which only the shard's enclaves hold. It returns how many it pooled.
+	SubmitForwarded(ctx context.Context, shard sidechain.ShardID, sealed []byte) (int, error)
 	ShieldingKey() []byte
 	Fingerprint() attestation.MrEnclave
 	Shard() sidechain.ShardID
@@ -130,8 +150,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(MaxMessageBytes)
 	ctx, cancel := context.WithCancel(r.Context())
-	c := jsonrpc2.NewConn(ctx, &strictStream{conn: conn}, jsonrpc2.AsyncHandler(handler{s}),
+	h := &handler{s: s, ready: make(chan struct{})}
+	c := jsonrpc2.NewConn(ctx, &strictStream{conn: conn}, jsonrpc2.AsyncHandler(h),
 		jsonrpc2.SetLogger(discardLogger{}))
+	h.n = newNotifier(c)
+	close(h.ready)
 	<-c.DisconnectNotify()
 	cancel()
 }
@@ -196,17 +219,26 @@ func shardAndBytes(req *jsonrpc2.Request) (sidechain.ShardID, []byte, *jsonrpc2.
 	return shard, b, nil
 }
 
-// handler replies to each request and only then starts what must follow
-// the reply, such as a watched operation's notifications.
-type handler struct{ s *Server }
+// handler serves one connection. It replies to each request and only then
+// releases what must follow the reply, such as a watched operation's
+// notifications.
+type handler struct {
+	s     *Server
+	n     *notifier     // the connection's watch notifications
+	ready chan struct{} // closed once n is set
+}
 
-func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
+func (h *handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
 	h.s.counters.Requests.Add(1)
 	if req.Notif {
 		return // JSON-RPC 2.0: a notification gets no response
 	}
+	<-h.ready
 	var after func()
-	res, err := h.s.handle(ctx, conn, req, &after)
+	res, err := h.s.handle(ctx, h, req, &after)
+	if after != nil {
+		defer after()
+	}
 	if err != nil {
 		var je *jsonrpc2.Error
 		if !errors.As(err, &je) {
@@ -215,15 +247,31 @@ func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 		_ = conn.ReplyWithError(ctx, req.ID, je)
 		return
 	}
-	if err := conn.Reply(ctx, req.ID, res); err != nil {
-		return
-	}
-	if after != nil {
-		after()
-	}
+	_ = conn.Reply(ctx, req.ID, res)
 }
 
-func (s *Server) handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request, after *func()) (any, error) {
+// watch returns the Watcher of a request's operations; after releases
+// their statuses once the answer is written.
+func (h *handler) watch(after *func()) Watcher {
+	w := &requestWatch{n: h.n}
+	*after = w.release
+	return w
+}
+
+// batchError is a refused element of a batch answer.
+func batchError(err error) *trustedrpc.BatchError {
+	je, ok := err.(*jsonrpc2.Error)
+	if !ok {
+		je = appError(err)
+	}
+	be := &trustedrpc.BatchError{Code: je.Code, Message: je.Message}
+	if je.Data != nil {
+		be.Data = *je.Data
+	}
+	return be
+}
+
+func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, after *func()) (any, error) {
 	noParams := func() *jsonrpc2.Error { return params(req) }
 	switch req.Method {
 	case "author_submitExtrinsic", "author_submitAndWatchExtrinsic":
@@ -231,16 +279,75 @@ func (s *Server) handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 		if e != nil {
 			return nil, e
 		}
-		watch := req.Method == "author_submitAndWatchExtrinsic"
+		var w Watcher
+		if req.Method == "author_submitAndWatchExtrinsic" {
+			w = h.watch(after)
+		}
 		s.counters.Submitted.Add(1)
-		hash, ch, err := s.b.Submit(ctx, shard, ct, watch)
+		hash, err := s.b.Submit(ctx, shard, ct, w)
 		if err != nil {
 			return nil, appError(err)
 		}
-		if watch {
-			*after = func() { go s.forward(conn, hash, ch) }
-		}
 		return hash.String(), nil
+	case "author_submitTrustedOperation", "author_submitAndWatchTrustedOperation":
+		shard, op, e := shardAndBytes(req)
+		if e != nil {
+			return nil, e
+		}
+		var w Watcher
+		if req.Method == "author_submitAndWatchTrustedOperation" {
+			w = h.watch(after)
+		}
+		s.counters.Submitted.Add(1)
+		res, err := s.b.SubmitOperations(ctx, shard, [][]byte{op}, w)
+		if err != nil {
+			return nil, appError(err)
+		}
+		if res[0].Err != nil {
+			return nil, appError(res[0].Err)
+		}
+		return res[0].Hash.String(), nil
+	case "author_submitTrustedOperations", "author_submitAndWatchTrustedOperations":
+		var shardS string
+		var hexes []string
+		if e := params(req, &shardS, &hexes); e != nil {
+			return nil, e
+		}
+		shard, err := sidechain.ParseShardID(shardS)
+		if err != nil {
+			return nil, invalidParams("shard: %v", err)
+		}
+		if len(hexes) > MaxBatchOperations {
+			return nil, invalidParams("%d operations, at most %d", len(hexes), MaxBatchOperations)
+		}
+		out := make([]trustedrpc.BatchResult, len(hexes))
+		ops := make([][]byte, 0, len(hexes))
+		idx := make([]int, 0, len(hexes))
+		for i, x := range hexes {
+			op, err := decodeHex(x)
+			if err != nil {
+				out[i].Error = batchError(invalidParams("operation %d: %v", i, err))
+				continue
+			}
+			ops, idx = append(ops, op), append(idx, i)
+		}
+		var w Watcher
+		if req.Method == "author_submitAndWatchTrustedOperations" {
+			w = h.watch(after)
+		}
+		s.counters.Submitted.Add(int64(len(hexes)))
+		res, err := s.b.SubmitOperations(ctx, shard, ops, w)
+		if err != nil {
+			return nil, appError(err)
+		}
+		for j, r := range res {
+			if r.Err != nil {
+				out[idx[j]].Error = batchError(r.Err)
+			} else {
+				out[idx[j]].Hash = r.Hash.String()
+			}
+		}
+		return out, nil
 	case "author_pendingExtrinsics":
 		var shardS string
 		if e := params(req, &shardS); e != nil {
@@ -298,13 +405,15 @@ func (s *Server) handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 		}
 		accepted := 0
 		for _, h := range hexes {
-			ct, err := decodeHex(h)
+			sealed, err := decodeHex(h)
 			if err != nil {
 				return nil, invalidParams("operation: %v", err)
 			}
-			if s.b.SubmitForwarded(ctx, shard, ct) == nil {
-				accepted++
+			n, err := s.b.SubmitForwarded(ctx, shard, sealed)
+			if err != nil {
+				return nil, appError(err)
 			}
+			accepted += n
 		}
 		return accepted, nil
 	case "sidechain_importBlock":
@@ -358,19 +467,4 @@ func isKnown(m string) bool {
 		}
 	}
 	return false
-}
-
-// forward sends a watched operation's statuses until the final one.
-// After the client is gone it keeps draining ch, so that the producer
-// never blocks on it.
-func (s *Server) forward(conn *jsonrpc2.Conn, hash sidechain.Hash, ch <-chan Status) {
-	gone := false
-	for st := range ch {
-		if !gone {
-			gone = conn.Notify(context.Background(), WatchNotification, Update{Subscription: hash.String(), Result: st}) != nil
-		}
-		if st.Final() {
-			return
-		}
-	}
 }

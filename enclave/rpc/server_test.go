@@ -21,6 +21,7 @@ import (
 
 	ws "github.com/gorilla/websocket"
 
+	"github.com/integritee-go/integritee/api/trustedrpc"
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave/rpc"
@@ -47,22 +48,52 @@ type fakeBackend struct {
 	health      error
 }
 
-func (f *fakeBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte, watch bool) (sidechain.Hash, <-chan rpc.Status, error) {
+func (f *fakeBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte, w rpc.Watcher) (sidechain.Hash, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.submitErr != nil {
-		return sidechain.Hash{}, nil, f.submitErr
+		return sidechain.Hash{}, f.submitErr
 	}
 	f.submitted = append(f.submitted, bytes.Clone(ct))
-	if !watch {
-		return testHash, nil, nil
+	if w != nil {
+		// As the enclave's pool does: synchronously, maybe before the
+		// server has answered, and nothing after the final status.
+		for _, s := range f.statuses {
+			w.Status(testHash, s)
+			if s.Final() {
+				break
+			}
+		}
 	}
-	ch := make(chan rpc.Status, len(f.statuses))
-	for _, s := range f.statuses {
-		ch <- s
+	return testHash, nil
+}
+
+// SubmitOperations refuses an operation 0xbad with errStale; the others
+// are hashed as their first byte and, watched, get f.statuses.
+func (f *fakeBackend) SubmitOperations(_ context.Context, shard sidechain.ShardID, ops [][]byte, w rpc.Watcher) ([]rpc.Submission, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.submitErr != nil {
+		return nil, f.submitErr
 	}
-	close(ch)
-	return testHash, ch, nil
+	out := make([]rpc.Submission, len(ops))
+	for i, op := range ops {
+		f.submitted = append(f.submitted, bytes.Clone(op))
+		if bytes.Equal(op, []byte{0x0b, 0xad}) {
+			out[i].Err = errStale
+			continue
+		}
+		out[i].Hash = sidechain.Hash{op[0]}
+		if w != nil {
+			for _, s := range f.statuses {
+				w.Status(out[i].Hash, s)
+				if s.Final() {
+					break
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeBackend) Pending(shard sidechain.ShardID) ([]sidechain.Hash, error) {
@@ -80,7 +111,9 @@ func (f *fakeBackend) LatestHeader(shard sidechain.ShardID) (rpc.Header, error) 
 	return rpc.Header{Header: sidechain.Header{Number: 42, Shard: shard}, Hash: testHash}, nil
 }
 
-func (f *fakeBackend) SubmitForwarded(context.Context, sidechain.ShardID, []byte) error { return nil }
+func (f *fakeBackend) SubmitForwarded(context.Context, sidechain.ShardID, []byte) (int, error) {
+	return 1, nil
+}
 
 func (f *fakeBackend) ImportBlock(_ context.Context, raw []byte) error {
 	f.mu.Lock()
@@ -493,9 +526,7 @@ func TestSubmitAndWatchRepliesFirstThenSendsUpdatesInOrder(t *testing.T) {
 		{Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0x66}}, {Kind: rpc.Retracted},
 		{Kind: rpc.Ready}, {Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0x77}}, final,
 	}
-	b := &fakeBackend{statuses: append(append([]rpc.Status(nil), sent...),
-		rpc.Status{Kind: rpc.Ready}, // after the final one: must not be sent
-	)}
+	b := &fakeBackend{statuses: sent}
 	url, counters := serve(t, b)
 	c := dial(t, url)
 	m := call(t, c, `{"jsonrpc":"2.0","id":"w","method":"author_submitAndWatchExtrinsic","params":["`+testShard.String()+`","0xc0ffee"]}`)
@@ -518,7 +549,7 @@ func TestSubmitAndWatchRepliesFirstThenSendsUpdatesInOrder(t *testing.T) {
 			t.Fatalf("notification %d = %+v, want %+v for %s", i, u, w, hash)
 		}
 	}
-	stillWorks(t, c) // the status after the final one never arrives
+	stillWorks(t, c)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.submitted) != 1 || !bytes.Equal(b.submitted[0], []byte{0xc0, 0xff, 0xee}) {
@@ -763,5 +794,65 @@ func TestNegativeIDIsRefused(t *testing.T) {
 	if string(m.ID) != "null" {
 		t.Fatalf("id %s, want null", m.ID)
 	}
+	stillWorks(t, c)
+}
+
+func TestSubmitAndWatchTrustedOperationsAnswersPerElementThenNotifies(t *testing.T) {
+	final := rpc.Status{Kind: rpc.Finalized, BlockHash: sidechain.Hash{0x77}}
+	b := &fakeBackend{statuses: []rpc.Status{{Kind: rpc.Ready}, final}}
+	url, counters := serve(t, b)
+	c := dial(t, url)
+	m := call(t, c, `{"jsonrpc":"2.0","id":5,"method":"author_submitAndWatchTrustedOperations","params":["`+testShard.String()+`",["0x01","0x0bad","zz","0x02"]]}`)
+	var res []trustedrpc.BatchResult
+	wantResult(t, m, &res)
+	if len(res) != 4 {
+		t.Fatalf("%d results: %s", len(res), m.Result)
+	}
+	if res[0].Hash != (sidechain.Hash{1}).String() || res[3].Hash != (sidechain.Hash{2}).String() || res[0].Error != nil {
+		t.Fatalf("accepted elements: %s", m.Result)
+	}
+	if e := res[1].Error; e == nil || e.Code != rpc.CodeApplication || !strings.Contains(string(e.Data), `"StaleNonce"`) || res[1].Hash != "" {
+		t.Fatalf("refused element: %s", m.Result)
+	}
+	if e := res[2].Error; e == nil || e.Code != rpc.CodeInvalidParams {
+		t.Fatalf("element that is not hex: %s", m.Result)
+	}
+	// Then each accepted element's statuses, in order, after the answer.
+	got := map[string][]rpc.Status{}
+	for i := 0; i < 4; i++ {
+		n := read(t, c)
+		var u rpc.Update
+		if n.Method != rpc.WatchNotification || json.Unmarshal(n.Params, &u) != nil {
+			t.Fatalf("message %d: %+v", i, n)
+		}
+		got[u.Subscription] = append(got[u.Subscription], u.Result)
+	}
+	for _, h := range []string{res[0].Hash, res[3].Hash} {
+		if fmt.Sprint(got[h]) != fmt.Sprint(b.statuses) {
+			t.Fatalf("%s: %v", h, got[h])
+		}
+	}
+	if counters.Submitted.Load() != 4 {
+		t.Fatalf("Submitted counter %d", counters.Submitted.Load())
+	}
+	b.mu.Lock()
+	n := len(b.submitted)
+	b.mu.Unlock()
+	if n != 3 {
+		t.Fatalf("backend got %d operations, want the 3 that decode", n)
+	}
+
+	// Bounds and the single forms.
+	many := make([]string, rpc.MaxBatchOperations+1)
+	for i := range many {
+		many[i] = `"0x01"`
+	}
+	wantError(t, call(t, c, `{"jsonrpc":"2.0","id":6,"method":"author_submitTrustedOperations","params":["`+testShard.String()+`",[`+strings.Join(many, ",")+`]]}`), rpc.CodeInvalidParams)
+	var hash string
+	wantResult(t, call(t, c, `{"jsonrpc":"2.0","id":7,"method":"author_submitTrustedOperation","params":["`+testShard.String()+`","0x03"]}`), &hash)
+	if hash != (sidechain.Hash{3}).String() {
+		t.Fatalf("hash %q", hash)
+	}
+	wantError(t, call(t, c, `{"jsonrpc":"2.0","id":8,"method":"author_submitTrustedOperation","params":["`+testShard.String()+`","0x0bad"]}`), rpc.CodeApplication)
 	stillWorks(t, c)
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 
 	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/api/trusted"
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/sidechain"
@@ -75,6 +76,12 @@ type Result struct {
 // and its signature for this shard and enclave (ErrBadSignature). The RPC
 // runs it before a call enters the pool.
 func (f *STF) VerifyCall(op *SignedCall) error { return op.Verify(f.mrenclave, f.shard) }
+
+// VerifyCalls is VerifyCall of many calls, their signatures checked as one
+// batch: errs[i] is calls[i]'s verdict.
+func (f *STF) VerifyCalls(calls []*SignedCall) []error {
+	return trusted.VerifyCalls(calls, f.mrenclave, f.shard)
+}
 
 // ExecuteCall verifies op and executes it on st. On success the changes are
 // applied to st and returned in the result; on failure st is unchanged,
