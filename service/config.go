@@ -37,6 +37,10 @@ type Config struct {
 	// EnableMetrics serves Prometheus on MetricsPort.
 	EnableMetrics bool
 	MetricsPort   int
+	// Pprof also serves Go's profiles (/debug/pprof/) on MetricsPort. They
+	// show the host process, enclave included in this build, to whoever
+	// reaches the port: for profiling, not for production.
+	Pprof bool
 	// WSExternal binds the servers to all interfaces instead of 127.0.0.1.
 	WSExternal bool
 	// External addresses peers and clients use (registered on the
@@ -94,6 +98,9 @@ func (c Config) ValidateBasic() error {
 	ports := map[string]int{"node": c.NodePort, "trusted": c.TrustedPort, "untrusted": c.UntrustedPort, "mu-ra": c.MuRaPort, "http": c.HTTPPort}
 	if c.EnableMetrics {
 		ports["metrics"] = c.MetricsPort
+	}
+	if c.Pprof && !c.EnableMetrics {
+		return errors.New("service: --pprof serves on the metrics port: it needs --enable-metrics")
 	}
 	seen := map[int]string{}
 	for name, p := range ports {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -201,6 +202,13 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		mm := http.NewServeMux()
 		mm.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry(), promhttp.HandlerOpts{}))
+		if s.cfg.Pprof {
+			mm.HandleFunc("/debug/pprof/", pprof.Index)
+			mm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		ms := &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- ignoreClosed(ms.Serve(ml)) }()
 		defer ms.Close()

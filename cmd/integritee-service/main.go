@@ -77,6 +77,7 @@ whose certificate carries the enclave's attestation).
 	pf.IntVarP(&c.HTTPPort, "untrusted-http-port", "h", c.HTTPPort, "HTTP port of /is_initialized")
 	pf.BoolVar(&c.EnableMetrics, "enable-metrics", false, "serve Prometheus /metrics on --metrics-port")
 	pf.IntVarP(&c.MetricsPort, "metrics-port", "i", c.MetricsPort, "Prometheus port")
+	pf.BoolVar(&c.Pprof, "pprof", false, "also serve Go's profiles (/debug/pprof/) on the metrics port (needs --enable-metrics; for profiling only)")
 	pf.BoolVar(&c.WSExternal, "ws-external", false, "listen on all interfaces instead of 127.0.0.1")
 	pf.StringVarP(&c.TrustedExternal, "trusted-external-address", "T", "", "trusted RPC address to register (default wss://127.0.0.1:<trusted port>)")
 	pf.StringVarP(&c.UntrustedExternal, "untrusted-external-address", "U", "", "untrusted address peers use (default ws://127.0.0.1:<untrusted port>)")
