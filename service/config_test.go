@@ -14,13 +14,13 @@ func TestConfigValidateBasic(t *testing.T) {
 		mut  func(*Config)
 		want string
 	}{
-		"empty data dir":    {func(c *Config) { c.DataDir = "" }, "data dir"},
-		"port out of range": {func(c *Config) { c.TrustedPort = 70000 }, "trusted port"},
-		"port clash":        {func(c *Config) { c.UntrustedPort = c.TrustedPort }, "both"},
+		"empty data dir":        {func(c *Config) { c.DataDir = "" }, "data dir"},
+		"port out of range":     {func(c *Config) { c.TrustedPort = 70000 }, "trusted port"},
+		"port clash":            {func(c *Config) { c.UntrustedPort = c.TrustedPort }, "both"},
 		"pprof without metrics": {func(c *Config) { c.Pprof = true }, "needs --enable-metrics"},
-		"metrics clash":     {func(c *Config) { c.EnableMetrics = true; c.MetricsPort = c.HTTPPort }, "both"},
-		"tiny slot":         {func(c *Config) { c.SlotDuration = time.Millisecond }, "slot duration"},
-		"no finalization":   {func(c *Config) { c.FinalizationInterval = 0 }, "finalization"},
+		"metrics clash":         {func(c *Config) { c.EnableMetrics = true; c.MetricsPort = c.HTTPPort }, "both"},
+		"tiny slot":             {func(c *Config) { c.SlotDuration = time.Millisecond }, "slot duration"},
+		"no finalization":       {func(c *Config) { c.FinalizationInterval = 0 }, "finalization"},
 	} {
 		c := DefaultConfig()
 		tc.mut(&c)
