@@ -2,6 +2,7 @@ package account
 
 import (
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519/extra/cache"
 )
 
 // zip215 are the verification rules of VerifyZIP215 and BatchVerifier:
@@ -18,24 +19,46 @@ func VerifyZIP215(id ID, msg, sig []byte) bool {
 	return len(sig) == voi.SignatureSize && voi.VerifyWithOptions(voi.PublicKey(id[:]), msg, sig, zip215)
 }
 
+// KeyCache keeps the decompressed form of recently seen public keys (an
+// LRU of a fixed size), so that a signer's next signature skips the
+// decompression: about a quarter of a verification. Safe for concurrent
+// use; CometBFT keeps one the same way.
+type KeyCache struct{ v *cache.Verifier }
+
+// NewKeyCache returns a cache of up to n keys (about 200 bytes each).
+func NewKeyCache(n int) *KeyCache {
+	return &KeyCache{v: cache.NewVerifier(cache.NewLRUCache(n))}
+}
+
+// Verify is VerifyZIP215 through the cache.
+func (c *KeyCache) Verify(id ID, msg, sig []byte) bool {
+	return len(sig) == voi.SignatureSize && c.v.VerifyWithOptions(voi.PublicKey(id[:]), msg, sig, zip215)
+}
+
 // BatchVerifier checks many signatures at once, under the rules of
 // VerifyZIP215: about twice as fast per signature as one by one when they
 // are valid (github.com/oasisprotocol/curve25519-voi, which CometBFT uses).
 // It is not safe for concurrent use.
 type BatchVerifier struct {
-	bv *voi.BatchVerifier
-	n  int
+	bv    *voi.BatchVerifier
+	cache *KeyCache
+	n     int
 }
 
-// NewBatchVerifier returns an empty batch with room for n signatures.
-func NewBatchVerifier(n int) *BatchVerifier {
-	return &BatchVerifier{bv: voi.NewBatchVerifierWithCapacity(n)}
+// NewBatchVerifier returns an empty batch with room for n signatures. keys,
+// if not nil, supplies and keeps the signers' decompressed keys.
+func NewBatchVerifier(n int, keys *KeyCache) *BatchVerifier {
+	return &BatchVerifier{bv: voi.NewBatchVerifierWithCapacity(n), cache: keys}
 }
 
 // Add adds id's signature sig over msg to the batch. A malformed signature
 // (wrong length, non-canonical scalar) is an entry that fails.
 func (b *BatchVerifier) Add(id ID, msg, sig []byte) {
-	b.bv.AddWithOptions(voi.PublicKey(id[:]), msg, sig, zip215)
+	if b.cache != nil {
+		b.cache.v.AddWithOptions(b.bv, voi.PublicKey(id[:]), msg, sig, zip215)
+	} else {
+		b.bv.AddWithOptions(voi.PublicKey(id[:]), msg, sig, zip215)
+	}
 	b.n++
 }
 

@@ -29,7 +29,7 @@ func TestBatchVerifierFindsEachBadSignature(t *testing.T) {
 	sigs[4] = sigs[4][:63]        // short
 	msgs[6] = []byte("other msg") // signature over another message
 	sigs[8] = append(sigs[8], 0)  // long
-	b := NewBatchVerifier(len(pairs))
+	b := NewBatchVerifier(len(pairs), nil)
 	for i, p := range pairs {
 		b.Add(p.ID(), msgs[i], sigs[i])
 	}
@@ -37,6 +37,18 @@ func TestBatchVerifierFindsEachBadSignature(t *testing.T) {
 		t.Fatalf("Len %d", b.Len())
 	}
 	got := b.Verify()
+	keys := NewKeyCache(4) // smaller than the batch: entries are evicted
+	for round := 0; round < 2; round++ {
+		cached := NewBatchVerifier(len(pairs), keys)
+		for i, p := range pairs {
+			cached.Add(p.ID(), msgs[i], sigs[i])
+		}
+		for i, ok := range cached.Verify() {
+			if ok != got[i] || keys.Verify(pairs[i].ID(), msgs[i], sigs[i]) != ok {
+				t.Errorf("round %d entry %d: through the cache %v, without %v", round, i, ok, got[i])
+			}
+		}
+	}
 	for i, ok := range got {
 		want := i != 2 && i != 4 && i != 6 && i != 8
 		if ok != want {
@@ -49,11 +61,11 @@ func TestBatchVerifierFindsEachBadSignature(t *testing.T) {
 }
 
 func TestBatchVerifierAllValidAndEmpty(t *testing.T) {
-	if got := NewBatchVerifier(0).Verify(); got != nil {
+	if got := NewBatchVerifier(0, nil).Verify(); got != nil {
 		t.Fatalf("empty batch: %v", got)
 	}
 	pairs, msgs, sigs := batchFixture(t, 64)
-	b := NewBatchVerifier(len(pairs))
+	b := NewBatchVerifier(len(pairs), nil)
 	for i, p := range pairs {
 		b.Add(p.ID(), msgs[i], sigs[i])
 	}
@@ -90,9 +102,19 @@ func BenchmarkVerify(b *testing.B) {
 			VerifyZIP215(pairs[j].ID(), msgs[j], sigs[j])
 		}
 	})
+	b.Run("batch64-cached", func(b *testing.B) {
+		keys := NewKeyCache(64)
+		for i := 0; i < b.N; i += 64 {
+			v := NewBatchVerifier(64, keys)
+			for j := range pairs {
+				v.Add(pairs[j].ID(), msgs[j], sigs[j])
+			}
+			v.Verify()
+		}
+	})
 	b.Run("batch64", func(b *testing.B) {
 		for i := 0; i < b.N; i += 64 {
-			v := NewBatchVerifier(64)
+			v := NewBatchVerifier(64, nil)
 			for j := range pairs {
 				v.Add(pairs[j].ID(), msgs[j], sigs[j])
 			}

@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -62,7 +63,7 @@ func (r rpcBackend) SubmitForwarded(_ context.Context, shard sidechain.ShardID, 
 	nonces := e.stateNonces(calls)
 	n := 0
 	for i, c := range calls {
-		if _, err := e.pool.Submit(c, c.Hash(), nonces[i]); err == nil {
+		if _, err := e.pool.Submit(c, sha256.Sum256(raws[i]), nonces[i]); err == nil {
 			n++
 		}
 	}
@@ -112,7 +113,10 @@ func (e *Enclave) submit(calls []*stf.SignedCall, raws [][]byte, errs []error, w
 		if out[i].Err = errs[i]; errs[i] != nil {
 			continue
 		}
-		out[i].Hash = c.Hash()
+		// The operation's hash is SHA-256 of its canonical encoding, and
+		// DecodeOperation took raws[i] only because it is that encoding:
+		// no need to encode it again.
+		out[i].Hash = sha256.Sum256(raws[i])
 		var err error
 		if w != nil {
 			_, err = e.pool.SubmitAndWatchFunc(c, out[i].Hash, nonces[i], watchFunc(w))

@@ -182,10 +182,10 @@ func (sc *SignedCall) badSignature() error {
 
 // VerifyCalls verifies calls as Verify does, their signatures as one batch
 // (account.BatchVerifier): errs[i] is calls[i]'s verdict. A nil call is
-// ErrMalformed.
-func VerifyCalls(calls []*SignedCall, mrenclave attestation.MrEnclave, shard sidechain.ShardID) []error {
+// ErrMalformed. keys, if not nil, caches the signers' decompressed keys.
+func VerifyCalls(calls []*SignedCall, mrenclave attestation.MrEnclave, shard sidechain.ShardID, keys *account.KeyCache) []error {
 	errs := make([]error, len(calls))
-	b := account.NewBatchVerifier(len(calls))
+	b := account.NewBatchVerifier(len(calls), keys)
 	idx := make([]int, 0, len(calls))
 	for i, sc := range calls {
 		if errs[i] = sc.checkForm(); errs[i] != nil {

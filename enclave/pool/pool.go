@@ -395,12 +395,26 @@ func (p *Pool) demote(q *queue, from uint64) {
 // stale and leave the pool as Invalid. The caller drops q if it is empty.
 func (p *Pool) advance(q *queue, n uint64) int {
 	pruned := 0
-	for nonce, e := range q.ops {
-		if nonce < n {
-			delete(q.ops, nonce)
-			delete(p.byHash, e.hash)
-			p.notify(StatusEvent{Hash: e.hash, Status: Invalid, Reason: "stale nonce: the signer's nonce was used"})
-			pruned++
+	stale := func(nonce uint64, e *entry) {
+		delete(q.ops, nonce)
+		delete(p.byHash, e.hash)
+		p.notify(StatusEvent{Hash: e.hash, Status: Invalid, Reason: "stale nonce: the signer's nonce was used"})
+		pruned++
+	}
+	if n-q.next <= uint64(len(q.ops)) {
+		// No operation is below q.next: look up the few nonces in between
+		// rather than walk the map (a block advances each signer by the
+		// operations it executed, usually one).
+		for nonce := q.next; nonce < n; nonce++ {
+			if e := q.ops[nonce]; e != nil {
+				stale(nonce, e)
+			}
+		}
+	} else {
+		for nonce, e := range q.ops {
+			if nonce < n {
+				stale(nonce, e)
+			}
 		}
 	}
 	q.next = n

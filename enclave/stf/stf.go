@@ -29,6 +29,7 @@ type STF struct {
 	mrenclave attestation.MrEnclave
 	shard     sidechain.ShardID
 	root      account.ID
+	keys      *account.KeyCache // signers' decompressed keys, for VerifyCalls
 }
 
 // New returns the STF of shard for the enclave measured mrenclave. root is
@@ -36,7 +37,7 @@ type STF struct {
 // the root stored in the state is the one that counts, so validateers
 // joining with another root setting cannot fork the state.
 func New(mrenclave attestation.MrEnclave, shard sidechain.ShardID, root account.ID) *STF {
-	return &STF{mrenclave: mrenclave, shard: shard, root: root}
+	return &STF{mrenclave: mrenclave, shard: shard, root: root, keys: account.NewKeyCache(KeyCacheSize)}
 }
 
 // DevRoot returns //Alice's account, the root of a --dev shard.
@@ -80,8 +81,12 @@ func (f *STF) VerifyCall(op *SignedCall) error { return op.Verify(f.mrenclave, f
 // VerifyCalls is VerifyCall of many calls, their signatures checked as one
 // batch: errs[i] is calls[i]'s verdict.
 func (f *STF) VerifyCalls(calls []*SignedCall) []error {
-	return trusted.VerifyCalls(calls, f.mrenclave, f.shard)
+	return trusted.VerifyCalls(calls, f.mrenclave, f.shard, f.keys)
 }
+
+// KeyCacheSize is how many signers' decompressed public keys the STF keeps
+// for signature checks (about 200 bytes each).
+const KeyCacheSize = 1 << 15
 
 // ExecuteCall verifies op and executes it on st. On success the changes are
 // applied to st and returned in the result; on failure st is unchanged,
