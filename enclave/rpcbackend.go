@@ -249,7 +249,7 @@ func (r rpcBackend) LatestHeader(shard sidechain.ShardID) (rpc.Header, error) {
 	if e.head == nil {
 		return rpc.Header{}, ErrNoBlock
 	}
-	return rpc.Header{Header: e.head.Header, Hash: e.headHash}, nil
+	return rpc.Header{Header: e.head.Header, Hash: e.headHash, StateHash: e.head.Data.StateHashAfter}, nil
 }
 
 // ImportBlock implements rpc.Backend: a peer's block. A block queued to

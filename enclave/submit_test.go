@@ -68,6 +68,9 @@ func TestPlainBatchJudgesEachOperation(t *testing.T) {
 	if len(b.Data.Operations) != 2 || b.Data.Operations[0] != res[0].Hash || b.Data.Operations[1] != res[5].Hash {
 		t.Fatalf("block 2 holds %v", b.Data.Operations)
 	}
+	if hd := header(t, e); hd.StateHash != sidechain.Hash(stateHashOf(e)) || hd.StateHash != b.Data.StateHashAfter {
+		t.Fatalf("chain_getHeader's state hash %s, the enclave's %x", hd.StateHash, stateHashOf(e))
+	}
 	if got := balance(t, e, bob); got != "10000000000000" {
 		t.Fatalf("Bob = %s", got)
 	}

@@ -82,6 +82,9 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 type Header struct {
 	sidechain.Header
 	Hash sidechain.Hash `json:"hash"`
+	// StateHash is the state hash after the block (its data's
+	// StateHashAfter): validateers with the same head hold the same state.
+	StateHash sidechain.Hash `json:"stateHash"`
 }
 
 // Methods lists the methods served, for rpc_methods.

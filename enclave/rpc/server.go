@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,7 +123,11 @@ func NewServer(b Backend, version string, log *slog.Logger, counters *Counters) 
 		counters = &Counters{}
 	}
 	s := &Server{b: b, log: log, version: version, counters: counters,
-		upgrader: ws.Upgrader{ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10, CheckOrigin: func(*http.Request) bool { return true }}}
+		// Small per-connection buffers, write buffers pooled between
+		// writes: thousands of mostly idle clients must not pin 128 KiB
+		// each.
+		upgrader: ws.Upgrader{ReadBufferSize: 4 << 10, WriteBufferSize: 4 << 10, WriteBufferPool: &sync.Pool{},
+			CheckOrigin: func(*http.Request) bool { return true }}}
 	s.http = &http.Server{Handler: http.HandlerFunc(s.serveWS), ReadHeaderTimeout: 10 * time.Second}
 	return s
 }
