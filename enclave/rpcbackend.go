@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/enclave/pool"
 	"github.com/integritee-go/integritee/enclave/rpc"
@@ -299,7 +300,8 @@ func (e *Enclave) importLocked(ctx context.Context, b *sidechain.Block, raw []by
 	if err := e.checkBlockLocked(b); err != nil {
 		return err
 	}
-	if _, err := e.applyBlockDiff(b); err != nil {
+	d, err := e.applyBlockDiff(b)
+	if err != nil {
 		return err
 	}
 	hashes := make([][32]byte, len(b.Data.Operations))
@@ -308,6 +310,12 @@ func (e *Enclave) importLocked(ctx context.Context, b *sidechain.Block, raw []by
 	}
 	if err := e.commitLocked(ctx, b, raw, hashes); err != nil {
 		return fmt.Errorf("%w: %v", ErrCommitFailed, err)
+	}
+	if b.Data.Author != e.Signer() {
+		// A peer's block may have used nonces of operations pooled here
+		// that it did not hold (the same signer's other operations): bring
+		// their signers' queues up to the new state.
+		e.pool.PruneAccounts(d.Accounts(), func(id account.ID) uint64 { return e.state.Account(id).Nonce })
 	}
 	e.lastSlot = max(e.lastSlot, e.slotOf(b))
 	return nil

@@ -234,9 +234,9 @@ func New(cfg Config) (*Pool, error) {
 func (p *Pool) Config() Config { return p.cfg }
 
 // Submit adds op, whose operation hash is hash, for a signer whose nonce in
-// the current state is stateNonce. It first brings the signer's queue up to
-// stateNonce (as Prune does), then refuses the operation if it is pooled
-// already (ErrDuplicate), its nonce is below the state nonce (ErrStaleNonce)
+// the current state is stateNonce. It refuses the operation if it is pooled
+// already (ErrDuplicate), its nonce is below the state nonce or the pool's
+// (ErrStaleNonce)
 // or held by another pooled operation (ErrNonceTaken), or a bound is reached
 // (ErrPoolFull, ErrAccountFull). An accepted operation's watchers receive
 // Submitted, then Ready or Future, which Submit also returns.
@@ -329,13 +329,14 @@ func (p *Pool) submitLocked(op *stf.SignedCall, hash [32]byte, stateNonce uint64
 		return 0, ErrDuplicate.Wrap("0x%x", hash)
 	}
 	q := p.accounts[op.Signer]
-	if q != nil {
-		if stateNonce > q.next {
-			p.advance(q, stateNonce)
-			p.dropEmpty(op.Signer, q) // re-added below if the op is admitted
-		}
-		stateNonce = q.next // at least stateNonce: the pool may have seen a later state
+	if q != nil && q.next > stateNonce {
+		stateNonce = q.next // the pool may have seen a later state
 	}
+	// A state nonce above q.next does not advance the queue here: the
+	// caller reads the state without the importer's lock, and may see a
+	// block's state before the importer marks its operations in the block
+	// (MarkInBlock); advancing would report them Invalid. The importer
+	// brings the queue up (MarkInBlock, Prune) once it has marked them.
 	switch {
 	case op.Nonce < stateNonce:
 		return 0, ErrStaleNonce.Wrap("%s: nonce %d, state nonce %d", op.Signer, op.Nonce, stateNonce)
@@ -447,6 +448,25 @@ func (p *Pool) Prune(who account.ID, stateNonce uint64) int {
 	q.next, q.readyEnd = stateNonce, stateNonce
 	p.promote(q)
 	return 0
+}
+
+// PruneAccounts is Prune for each of ids that has pooled operations, with
+// its state nonce from nonceOf (called with the pool's lock held; it must
+// not call the pool). The importer calls it with the accounts a peer's
+// block changed, whose operations this pool may not have held.
+func (p *Pool) PruneAccounts(ids []account.ID, nonceOf func(account.ID) uint64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if q := p.accounts[id]; q != nil {
+			if next := nonceOf(id); next > q.next {
+				n += p.advance(q, next)
+				p.dropEmpty(id, q)
+			}
+		}
+	}
+	return n
 }
 
 // detach takes e out of the pool. If keepRun is false, the signer's

@@ -632,27 +632,59 @@ func TestPrune(t *testing.T) {
 	wantEvents(t, w7, Invalid)
 }
 
-func TestSubmitAdvancesStateNonce(t *testing.T) {
+// The RPC reads the state nonce without the importer's lock, so it may see
+// a block's state before the importer marks the block's operations: a
+// submission must not report them Invalid (the bug the sidechain benchmark
+// found: executed transfers reported "stale nonce").
+func TestSubmitSeeingALaterStateDoesNotInvalidateOperationsInTheBlock(t *testing.T) {
+	p := newPool(t, Config{})
+	h0 := submit(t, p, alice, 0, 0, Ready)
+	h1 := submit(t, p, alice, 1, 0, Ready)
+	w0, w1 := p.Subscribe(h0), p.Subscribe(h1)
+	wantEvents(t, w0, Ready)
+	wantEvents(t, w1, Ready)
+	// The block holding 0 and 1 is applied; the RPC reads nonce 2 first.
+	submit(t, p, alice, 2, 2, Ready)
+	sc, _ := op(alice, 1)
+	if _, err := p.Submit(sc, [32]byte{1, 1}, 2); !errors.Is(err, ErrStaleNonce) {
+		t.Fatalf("a second operation with a used nonce: %v", err)
+	}
+	p.MarkInBlock([][32]byte{h0, h1}, [32]byte{9})
+	wantEvents(t, w0, InSidechainBlock)
+	wantEvents(t, w1, InSidechainBlock)
+	if got := p.Ready(0); len(got) != 1 || got[0].Op.Nonce != 2 {
+		t.Errorf("ready %v", got)
+	}
+	checkInvariants(t, p)
+}
+
+// A peer's block used nonces of operations this pool never held:
+// PruneAccounts brings the queue up, readies what follows and reports the
+// now stale ones Invalid.
+func TestPruneAccountsAfterAPeersBlock(t *testing.T) {
 	p := newPool(t, Config{})
 	h0 := submit(t, p, alice, 0, 0, Ready)
 	submit(t, p, alice, 2, 0, Future)
+	submit(t, p, bob, 0, 0, Ready)
 	w0 := p.Subscribe(h0)
 	wantEvents(t, w0, Ready)
-	// A submission reporting state nonce 2 prunes 0 and readies 2.
-	submit(t, p, alice, 3, 2, Ready)
-	wantEvents(t, w0, Invalid)
-	if got := p.Ready(0); len(got) != 2 || got[0].Op.Nonce != 2 || got[1].Op.Nonce != 3 {
-		t.Errorf("ready %v", got)
+	// Alice's 0 and 1 executed elsewhere (another operation 0 than ours).
+	nonces := map[account.ID]uint64{alice: 2, bob: 0}
+	if n := p.PruneAccounts([]account.ID{alice, bob, acct(9)}, func(id account.ID) uint64 { return nonces[id] }); n != 1 {
+		t.Fatalf("pruned %d, want 1", n)
 	}
-	// A refused submission still teaches the pool the state nonce, and an
-	// emptied queue does not linger.
-	submit(t, p, bob, 0, 0, Ready)
-	sc, h := op(bob, 1)
+	wantEvents(t, w0, Invalid)
+	got := p.Ready(0)
+	if len(got) != 2 {
+		t.Fatalf("ready %v", got)
+	}
+	checkInvariants(t, p)
+	// A refused submission leaves no empty queue behind.
+	sc, h := op(carol, 1)
 	if _, err := p.Submit(sc, h, 5); !errors.Is(err, ErrStaleNonce) {
 		t.Errorf("stale: %v", err)
 	}
-	checkInvariants(t, p)
-	if _, ok := p.accounts[bob]; ok {
+	if _, ok := p.accounts[carol]; ok {
 		t.Error("empty queue left behind")
 	}
 }

@@ -59,7 +59,18 @@ const (
 	keyOutboxSeq  = "outboxseq"
 )
 
-func accountKey(id account.ID) string    { return prefixAccount + string(id[:]) }
+func accountKey(id account.ID) string { return prefixAccount + string(id[:]) }
+
+// Accounts returns the accounts whose records d changes, in d's order.
+func (d Diff) Accounts() []account.ID {
+	var out []account.ID
+	for _, c := range d {
+		if strings.HasPrefix(c.Key, prefixAccount) && len(c.Key) == len(prefixAccount)+account.IDLen {
+			out = append(out, account.ID([]byte(c.Key[len(prefixAccount):])))
+		}
+	}
+	return out
+}
 func outboxKey(callHash [32]byte) string { return prefixOutbox + string(callHash[:]) }
 
 // Change is one entry of a Diff: Key is set to Value, or deleted when Value

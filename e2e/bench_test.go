@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// benchLineRE is the benchmark's last, machine-readable line.
+var benchLineRE = regexp.MustCompile(`^executed_per_s=\d+(\.\d)? p50_ms=\d+(\.\d)? p99_ms=\d+(\.\d)? ceiling_per_s=\d+(\.\d)? ratio=\d+\.\d{3}$`)
+
+// TestTrustedBenchmark runs `trusted benchmark` briefly against a real
+// validateer in both modes: it must succeed (no transfer refused, every one
+// in a block, the balances adding up and matching the accounts' nonces),
+// report the validateer's metrics, and end with the machine-readable line.
+// Nothing about its speed is asserted.
+func TestTrustedBenchmark(t *testing.T) {
+	n := startDevNode(t, "")
+	w := startWorker(t, n, "")
+	dir := t.TempDir()
+	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", w.metrics)
+	for _, c := range []struct {
+		mode  string
+		extra []string
+	}{
+		{"plain", []string{"--batch", "16"}},
+		{"encrypted", nil},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			args := append([]string{"trusted", "benchmark", "--mode", c.mode, "--accounts", "50", "--transfers", "20",
+				"--duration", "2s", "--clients", "4", "--window", "32", "--metrics", metrics}, c.extra...)
+			r := w.tcli(t, dir, args...)
+			out := trimOut(r.out)
+			if r.code != 0 {
+				t.Fatalf("integritee-cli %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, out, r.err)
+			}
+			lines := strings.Split(out, "\n")
+			if last := lines[len(lines)-1]; !benchLineRE.MatchString(last) {
+				t.Errorf("last line %q is not the machine-readable line", last)
+			}
+			for _, want := range []string{
+				"funded 50 accounts",
+				"balances add up: the 50 accounts hold 1000 planck",
+				" 0 refused (0 by the RPC, 0 Invalid or Dropped), 0 never in a block",
+				"validateer " + metrics + ": CPU ",
+				"peak RSS ",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "refused:") || strings.Contains(out, "never in a block:") {
+				t.Errorf("the run reports refusals:\n%s", out)
+			}
+			t.Logf("%s: %s", c.mode, lines[len(lines)-1])
+		})
+	}
+}
