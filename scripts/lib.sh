@@ -14,6 +14,7 @@ cleanup() {
 trap cleanup EXIT
 
 build() {
+	if [ -n "${SKIP_BUILD:-}" ]; then echo "== using the binaries in $BIN (SKIP_BUILD)"; return; fi
 	echo "== building into $BIN"
 	(cd "$ROOT" && go build -o "$BIN/" ./cmd/...)
 }

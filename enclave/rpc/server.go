@@ -156,9 +156,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(MaxMessageBytes)
 	ctx, cancel := context.WithCancel(r.Context())
 	h := &handler{s: s, ready: make(chan struct{})}
-	c := jsonrpc2.NewConn(ctx, &strictStream{conn: conn}, jsonrpc2.AsyncHandler(h),
+	stream := &strictStream{conn: conn}
+	c := jsonrpc2.NewConn(ctx, stream, jsonrpc2.AsyncHandler(h),
 		jsonrpc2.SetLogger(discardLogger{}))
-	h.n = newNotifier(c)
+	h.n = newNotifier(c, stream)
 	close(h.ready)
 	<-c.DisconnectNotify()
 	cancel()
@@ -256,9 +257,9 @@ func (h *handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2
 }
 
 // watch returns the Watcher of a request's operations; after releases
-// their statuses once the answer is written.
-func (h *handler) watch(after *func()) Watcher {
-	w := &requestWatch{n: h.n}
+// their statuses once the answer is written. quiet leaves out Submitted.
+func (h *handler) watch(after *func(), quiet bool) Watcher {
+	w := &requestWatch{n: h.n, quiet: quiet}
 	*after = w.release
 	return w
 }
@@ -286,7 +287,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 		}
 		var w Watcher
 		if req.Method == "author_submitAndWatchExtrinsic" {
-			w = h.watch(after)
+			w = h.watch(after, false)
 		}
 		s.counters.Submitted.Add(1)
 		hash, err := s.b.Submit(ctx, shard, ct, w)
@@ -301,7 +302,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 		}
 		var w Watcher
 		if req.Method == "author_submitAndWatchTrustedOperation" {
-			w = h.watch(after)
+			w = h.watch(after, true)
 		}
 		s.counters.Submitted.Add(1)
 		res, err := s.b.SubmitOperations(ctx, shard, [][]byte{op}, w)
@@ -338,7 +339,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 		}
 		var w Watcher
 		if req.Method == "author_submitAndWatchTrustedOperations" {
-			w = h.watch(after)
+			w = h.watch(after, true)
 		}
 		s.counters.Submitted.Add(int64(len(hexes)))
 		res, err := s.b.SubmitOperations(ctx, shard, ops, w)

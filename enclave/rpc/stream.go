@@ -49,6 +49,14 @@ func (s *strictStream) WriteObject(obj any) error {
 	return s.conn.WriteJSON(obj)
 }
 
+// WriteRaw writes one message already encoded, between jsonrpc2's own
+// writes (the notifier's hand-encoded notifications).
+func (s *strictStream) WriteRaw(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.conn.WriteMessage(ws.TextMessage, b)
+}
+
 func (s *strictStream) refuse(id json.RawMessage, code int, msg string) error {
 	if id == nil {
 		id = json.RawMessage("null")
