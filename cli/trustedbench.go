@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -95,6 +96,7 @@ func benchAccount(run int64, i int) string { return fmt.Sprintf("//BenchT%d//%d"
 // benchOptions are the benchmark's flags.
 type benchOptions struct {
 	accounts, transfers int
+	prefund             int // further funded accounts in the state
 	clients             int
 	concurrency         int // deprecated alias of clients
 	window, batch       int
@@ -122,6 +124,9 @@ func (o *benchOptions) check(changed func(string) bool) error {
 		if f.v < 1 {
 			return fmt.Errorf("%s must be positive (got %d)", f.name, f.v)
 		}
+	}
+	if o.prefund < 0 {
+		return fmt.Errorf("--prefund must not be negative (got %d)", o.prefund)
 	}
 	if o.batch > trustedrpc.MaxBatchOperations {
 		return fmt.Errorf("--batch %d: at most %d operations per request (trustedrpc.MaxBatchOperations)", o.batch, trustedrpc.MaxBatchOperations)
@@ -228,6 +233,7 @@ first. It always uses direct invocation.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.accounts, "accounts", o.accounts, "fresh accounts, created and funded for the run")
+	f.IntVar(&o.prefund, "prefund", 0, "further accounts (public keys only) the root funds with 1 planck each before the run, so that the state holds that many more funded accounts")
 	f.IntVar(&o.transfers, "transfers", o.transfers, "transfers prepared per account (the run stops early, with a warning, if a client uses all of its accounts')")
 	f.IntVar(&o.clients, "clients", o.clients, "websocket clients, each its own RA-TLS connection")
 	f.IntVar(&o.concurrency, "concurrency", 0, "deprecated alias of --clients")
@@ -274,6 +280,9 @@ func (t *trustedEnv) benchmark(ctx context.Context, o benchOptions) error {
 		return err
 	}
 	if err := b.deriveAccounts(ctx); err != nil {
+		return err
+	}
+	if err := b.prefundAccounts(ctx); err != nil {
 		return err
 	}
 	if err := b.fundAccounts(ctx); err != nil {
@@ -450,29 +459,57 @@ func (b *benchRun) fundAccounts(ctx context.Context) error {
 	b.fund = balance.NewBalance(uint64(b.o.transfers))
 	fctx, cancel := context.WithTimeout(ctx, b.t.timeout)
 	issuance, err := b.totalIssuance(fctx)
+	cancel()
 	if err != nil {
 		fmt.Fprintf(b.out, "warning: total issuance not read (%v); only the accounts' balances will be checked\n", err)
 	} else {
 		b.issuance0 = issuance
 	}
+	ids := make([]account.ID, len(b.pairs))
+	for i, p := range b.pairs {
+		ids[i] = p.ID()
+	}
+	return b.setBalances(ctx, ids, b.fund, "accounts")
+}
+
+// prefundAccounts gives --prefund further accounts 1 planck each, so that
+// the state holds that many funded accounts besides the benchmark's. They
+// are public keys derived from the run, with no private key: nobody spends
+// from them.
+func (b *benchRun) prefundAccounts(ctx context.Context) error {
+	if b.o.prefund == 0 {
+		return nil
+	}
+	ids := make([]account.ID, b.o.prefund)
+	for i := range ids {
+		ids[i] = sha256.Sum256(fmt.Appendf(nil, "integritee benchmark %d prefund %d", b.run, i))
+	}
+	return b.setBalances(ctx, ids, balance.NewBalance(1), "prefunded accounts")
+}
+
+// setBalances sets every id's balance to amount with the root's set-balance
+// calls, prepared first, then sent in batches over several connections and
+// watched until each is in a sidechain block.
+func (b *benchRun) setBalances(ctx context.Context, ids []account.ID, amount balance.Balance, what string) error {
+	fctx, cancel := context.WithTimeout(ctx, b.t.timeout)
 	rootNonce, err := b.s.nonce(fctx, b.root)
 	cancel()
 	if err != nil {
 		return err
 	}
-	ops := make([][]byte, len(b.pairs))
-	err = parallel(ctx, len(b.pairs), func(i int) error {
+	ops := make([][]byte, len(ids))
+	err = parallel(ctx, len(ids), func(i int) error {
 		var err error
-		ops[i], err = b.encodeCall(b.root, trusted.Call{SetBalance: &trusted.SetBalance{Who: b.pairs[i].ID(), Free: b.fund}}, rootNonce+uint64(i))
+		ops[i], err = b.encodeCall(b.root, trusted.Call{SetBalance: &trusted.SetBalance{Who: ids[i], Free: amount}}, rootNonce+uint64(i))
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	conns := b.clients[:min(len(b.clients), fundConns)]
-	fmt.Fprintf(b.out, "funding %d accounts with %s planck each: set-balance as %s, batches of %d over %d connections\n",
-		len(b.pairs), b.fund, b.root.ID(), fundBatch, len(conns))
-	q := &opQueue{ops: ops, name: func(i int) string { return fmt.Sprintf("set-balance of account %d", i) }}
+	fmt.Fprintf(b.out, "funding %d %s with %s planck each: set-balance as %s, batches of %d over %d connections\n",
+		len(ids), what, amount, b.root.ID(), fundBatch, len(conns))
+	q := &opQueue{ops: ops, name: func(i int) string { return fmt.Sprintf("set-balance of %s %d", what, i) }}
 	l := &loader{
 		shard: b.s.shard, timeout: b.t.timeout, out: b.out,
 		window: fundOutstanding / len(conns), batch: fundBatch, stop: make(chan struct{}),
@@ -486,16 +523,17 @@ func (b *benchRun) fundAccounts(ctx context.Context) error {
 		go func() { defer wg.Done(); l.pump(ctx, c, q, nil) }()
 	}
 	waitWithProgress(&wg, b.out, func() string {
-		return fmt.Sprintf("  funded %d/%d", l.tally.inBlock.Load(), len(b.pairs))
+		return fmt.Sprintf("  funded %d/%d", l.tally.inBlock.Load(), len(ids))
 	})
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if bad := l.tally.refused() + l.tally.lost.Load(); bad > 0 {
 		return fmt.Errorf("funding: %d of %d set-balance calls refused or not in a block within --timeout %s (first: %s)",
-			bad, len(b.pairs), b.t.timeout, l.tally.firstProblem())
+			bad, len(ids), b.t.timeout, l.tally.firstProblem())
 	}
-	fmt.Fprintf(b.out, "funded %d accounts in %s\n", len(b.pairs), since(start))
+	el := time.Since(start)
+	fmt.Fprintf(b.out, "funded %d %s in %s (%.0f/s)\n", len(ids), what, since(start), float64(len(ids))/el.Seconds())
 	return nil
 }
 
