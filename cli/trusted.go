@@ -519,6 +519,7 @@ ends after --timeout.`,
 		trustedHeaderCmd(t),
 		trustedTotalIssuanceCmd(t),
 		trustedBenchmarkCmd(t),
+		trustedBenchmarkIndirectCmd(t),
 	)
 	return cmd, t
 }
