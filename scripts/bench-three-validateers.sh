@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Sidechain direct transfers with three validateers on two nodes
-# (local-setup/bench-three-validateers.json, started by integritee-localnet):
+# (scripts/bench-three-validateers.json, on ports apart from the demo's, started by integritee-localnet):
 # `integritee-cli trusted benchmark` spreads its clients over the three
 # validateers' trusted RPC and reads the three validateers' metrics; at the
 # end every validateer must report the same head and state hash.
 # Usage: scripts/bench-three-validateers.sh [trusted benchmark flags]
 source "$(dirname "$0")/lib.sh"
 build
-CONFIG=${CONFIG:-$ROOT/local-setup/bench-three-validateers.json}
+CONFIG=${CONFIG:-$ROOT/scripts/bench-three-validateers.json}
 echo "== starting the local network ($CONFIG, logs in $WORK/net/logs)"
 "$BIN/integritee-localnet" --config "$CONFIG" --work-dir "$WORK/net" --bin-dir "$BIN" >"$WORK/localnet.out" 2>&1 &
 PIDS+=($!)
