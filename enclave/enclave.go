@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	cmttypes "github.com/cometbft/cometbft/types"
@@ -87,9 +86,6 @@ type Enclave struct {
 	pool    *pool.Pool
 	shard   sidechain.ShardID
 
-	// watchesExpired is when OnSlot last ended overdue watches.
-	watchesExpired atomic.Value // time.Time
-
 	rpcMu     sync.Mutex // guards rpcSrv, rpcClosed
 	rpcSrv    *rpc.Server
 	rpcClosed bool
@@ -115,8 +111,10 @@ type Enclave struct {
 	queue       blockQueue             // peers' blocks that wait for a parent or a parentchain block
 	heartbeatAt int64                  // parentchain height of the last heartbeat sent
 	lastSlot    uint64
-	unshields   map[[32]byte]int64 // parentchain height at which each was sent in this run
-	nonce       uint64             // next parentchain nonce as far as we know
+	// watchesExpired is when OnSlot last ended overdue watches.
+	watchesExpired time.Time
+	unshields      map[[32]byte]int64 // parentchain height at which each was sent in this run
+	nonce          uint64             // next parentchain nonce as far as we know
 	// confirmSent is the last sidechain block this enclave sent for
 	// confirmation, and the parentchain height it was sent at.
 	confirmSent   uint64
@@ -205,7 +203,6 @@ func New(ctx context.Context, b tee.Backend, host Host, cfg Config, log *slog.Lo
 		stf: stf.New(b.MrEnclave(), shard, account.ID{}), pool: p, shard: shard,
 		unshields: map[[32]byte]int64{},
 	}
-	e.watchesExpired.Store(time.Time{})
 	log.Info("enclave keys", "created", created, "signer", k.Signer().ID(), "mrenclave", b.MrEnclave(), "shard", shard)
 	if err := e.restore(); err != nil {
 		return nil, err

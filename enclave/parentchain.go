@@ -133,11 +133,20 @@ func (e *Enclave) saveIdleLocked() {
 	}
 }
 
-// decryptOperation decrypts and decodes a trusted operation.
-func (e *Enclave) decryptOperation(ct []byte) (*stf.Operation, error) {
+// unshield decrypts a ciphertext made with the shard's shielding key.
+func (e *Enclave) unshield(ct []byte) ([]byte, error) {
 	plain, err := e.keys.ShieldingDecrypt(ct)
 	if err != nil {
 		return nil, ErrBadCiphertext.Wrap("%v", err)
+	}
+	return plain, nil
+}
+
+// decryptOperation decrypts and decodes a trusted operation.
+func (e *Enclave) decryptOperation(ct []byte) (*stf.Operation, error) {
+	plain, err := e.unshield(ct)
+	if err != nil {
+		return nil, err
 	}
 	return stf.DecodeOperation(plain)
 }

@@ -40,15 +40,15 @@ func (e *Enclave) slotAuthorLocked(slot uint64, l1 int64) (account.ID, bool) {
 // It returns the block, or nil.
 func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, error) {
 	slot := e.Slot(now)
-	if now.Sub(e.watchesExpired.Load().(time.Time)) >= time.Second {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if now.Sub(e.watchesExpired) >= time.Second {
 		// Watches whose block the parentchain has not anchored within
 		// MaxWatchAfterBlock end without Finalized (the primary is gone, or
 		// this enclave halted).
-		e.watchesExpired.Store(now)
+		e.watchesExpired = now
 		e.pool.ExpireWatches(now.Add(-MaxWatchAfterBlock))
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.halted != nil {
 		return nil, e.halted
 	}

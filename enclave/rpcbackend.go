@@ -61,20 +61,14 @@ func (r rpcBackend) SubmitForwarded(_ context.Context, shard sidechain.ShardID, 
 		}
 		calls = append(calls, op.Call)
 	}
-	nonces := e.stateNonces(calls)
-	n := 0
-	for i, c := range calls {
-		if _, err := e.pool.Submit(c, sha256.Sum256(raws[i]), nonces[i]); err == nil {
-			n++
-		}
-	}
-	return n, nil
+	_, pooled := e.poolCalls(calls, raws, make([]error, len(calls)), nil)
+	return len(pooled), nil
 }
 
 // forwardPurpose names forwarded batches in their additional data.
 const forwardPurpose = "forward"
 
-// forwardLocked hands verified operations to the host for the shard's other
+// forward hands verified operations to the host for the shard's other
 // validateers, sealed as one batch with the shard's key: the host sees
 // neither the operations nor how many there are beyond the size.
 func (e *Enclave) forward(raws [][]byte) {
@@ -84,16 +78,23 @@ func (e *Enclave) forward(raws [][]byte) {
 	e.host.ForwardOperations(e.keys.State().Encrypt(e.cbor.MustMarshal(raws), e.stateAAD(forwardPurpose)))
 }
 
-// stateNonces returns the state nonce of each call's signer. Submissions
-// read them without the enclave's lock (stateMu): they never wait on block
-// production or on the parentchain.
-func (e *Enclave) stateNonces(calls []*stf.SignedCall) []uint64 {
-	out := make([]uint64, len(calls))
+// currentState returns the state for readers that do not take the
+// enclave's lock (stateMu): submissions and getters never wait on block
+// production or on the parentchain. The state is safe for concurrent use.
+func (e *Enclave) currentState() *stf.State {
 	e.stateMu.RLock()
 	defer e.stateMu.RUnlock()
+	return e.state
+}
+
+// stateNonces returns the state nonce of each call's signer (0 for a nil
+// call), read without the enclave's lock.
+func (e *Enclave) stateNonces(calls []*stf.SignedCall) []uint64 {
+	out := make([]uint64, len(calls))
+	st := e.currentState()
 	for i, c := range calls {
 		if c != nil {
-			out[i] = e.state.Account(c.Signer).Nonce
+			out[i] = st.Account(c.Signer).Nonce
 		}
 	}
 	return out
@@ -104,12 +105,13 @@ func watchFunc(w rpc.Watcher) func(pool.StatusEvent) {
 	return func(ev pool.StatusEvent) { w.Status(ev.Hash, fromPool(ev)) }
 }
 
-// submit pools verified calls; raws are their encodings, forwarded to the
-// peers. result i is calls[i]'s; errs[i] already set is kept.
-func (e *Enclave) submit(calls []*stf.SignedCall, raws [][]byte, errs []error, w rpc.Watcher) []rpc.Submission {
-	out := make([]rpc.Submission, len(calls))
+// poolCalls pools verified calls; raws are their encodings. Result i is
+// calls[i]'s (an errs[i] already set is kept); pooled are the encodings of
+// those the pool took, in order.
+func (e *Enclave) poolCalls(calls []*stf.SignedCall, raws [][]byte, errs []error, w rpc.Watcher) (out []rpc.Submission, pooled [][]byte) {
+	out = make([]rpc.Submission, len(calls))
 	nonces := e.stateNonces(calls)
-	fwd := make([][]byte, 0, len(calls))
+	pooled = make([][]byte, 0, len(calls))
 	for i, c := range calls {
 		if out[i].Err = errs[i]; errs[i] != nil {
 			continue
@@ -128,10 +130,9 @@ func (e *Enclave) submit(calls []*stf.SignedCall, raws [][]byte, errs []error, w
 			out[i] = rpc.Submission{Err: err}
 			continue
 		}
-		fwd = append(fwd, raws[i])
+		pooled = append(pooled, raws[i])
 	}
-	e.forward(fwd)
-	return out
+	return out, pooled
 }
 
 // Submit implements rpc.Backend: decrypt, decode, verify, pool, and hand
@@ -143,9 +144,9 @@ func (r rpcBackend) Submit(_ context.Context, shard sidechain.ShardID, ct []byte
 	if err := r.checkShard(shard); err != nil {
 		return sidechain.Hash{}, err
 	}
-	plain, err := e.keys.ShieldingDecrypt(ct)
+	plain, err := e.unshield(ct)
 	if err != nil {
-		return sidechain.Hash{}, ErrBadCiphertext.Wrap("%v", err)
+		return sidechain.Hash{}, err
 	}
 	res := r.submitPlain([][]byte{plain}, w)
 	return res[0].Hash, res[0].Err
@@ -181,7 +182,9 @@ func (r rpcBackend) submitPlain(raws [][]byte, w rpc.Watcher) []rpc.Submission {
 			errs[i] = verdicts[i]
 		}
 	}
-	return e.submit(calls, raws, errs, w)
+	out, pooled := e.poolCalls(calls, raws, errs, w)
+	e.forward(pooled)
+	return out
 }
 
 func fromPool(ev pool.StatusEvent) rpc.Status {
@@ -229,10 +232,7 @@ func (r rpcBackend) ExecuteGetter(_ context.Context, shard sidechain.ShardID, ra
 	if op.Getter == nil {
 		return "", stf.ErrInvalidVariant.Wrap("state_executeGetter takes a signed getter")
 	}
-	e.stateMu.RLock()
-	st := e.state
-	e.stateMu.RUnlock()
-	v, err := e.stf.ExecuteGetter(st, op.Getter)
+	v, err := e.stf.ExecuteGetter(e.currentState(), op.Getter)
 	if err != nil {
 		return "", err
 	}

@@ -116,6 +116,14 @@ func TestForwardedBatchOnlyFromTheShardsEnclaves(t *testing.T) {
 	}
 	_, err = b.e.RPC().SubmitForwarded(context.Background(), b.e.ShardID(), other.host.(*fakeHost).forwarded[0])
 	wantErr(t, err, ErrBadForward)
+	// Or a blob the shard's key sealed for another purpose: a block's
+	// state diff (the additional data names the purpose).
+	blk, err := a.e.sc.Decode(lastBroadcast(t, a.h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.e.RPC().SubmitForwarded(context.Background(), b.e.ShardID(), blk.Data.EncryptedStateDiff)
+	wantErr(t, err, ErrBadForward)
 	if n := b.e.pool.Len(); n != 0 {
 		t.Fatalf("B pooled %d operations from forged forwards", n)
 	}

@@ -225,6 +225,24 @@ func shardAndBytes(req *jsonrpc2.Request) (sidechain.ShardID, []byte, *jsonrpc2.
 	return shard, b, nil
 }
 
+// shardAndList reads the params [shard, ["0x…", …]] of at most max
+// entries (not yet hex-decoded: a bad entry is answered on its own).
+func shardAndList(req *jsonrpc2.Request, max int) (sidechain.ShardID, []string, *jsonrpc2.Error) {
+	var shardS string
+	var hexes []string
+	if e := params(req, &shardS, &hexes); e != nil {
+		return sidechain.ShardID{}, nil, e
+	}
+	shard, err := sidechain.ParseShardID(shardS)
+	if err != nil {
+		return shard, nil, invalidParams("shard: %v", err)
+	}
+	if len(hexes) > max {
+		return shard, nil, invalidParams("%d operations, at most %d", len(hexes), max)
+	}
+	return shard, hexes, nil
+}
+
 // handler serves one connection. It replies to each request and only then
 // releases what must follow the reply, such as a watched operation's
 // notifications.
@@ -314,17 +332,9 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 		}
 		return res[0].Hash.String(), nil
 	case "author_submitTrustedOperations", "author_submitAndWatchTrustedOperations":
-		var shardS string
-		var hexes []string
-		if e := params(req, &shardS, &hexes); e != nil {
+		shard, hexes, e := shardAndList(req, MaxBatchOperations)
+		if e != nil {
 			return nil, e
-		}
-		shard, err := sidechain.ParseShardID(shardS)
-		if err != nil {
-			return nil, invalidParams("shard: %v", err)
-		}
-		if len(hexes) > MaxBatchOperations {
-			return nil, invalidParams("%d operations, at most %d", len(hexes), MaxBatchOperations)
 		}
 		out := make([]trustedrpc.BatchResult, len(hexes))
 		ops := make([][]byte, 0, len(hexes))
@@ -397,17 +407,9 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 		}
 		return h, nil
 	case "sidechain_forwardOperations":
-		var shardS string
-		var hexes []string
-		if e := params(req, &shardS, &hexes); e != nil {
+		shard, hexes, e := shardAndList(req, MaxForwardedOperations)
+		if e != nil {
 			return nil, e
-		}
-		shard, err := sidechain.ParseShardID(shardS)
-		if err != nil {
-			return nil, invalidParams("shard: %v", err)
-		}
-		if len(hexes) > MaxForwardedOperations {
-			return nil, invalidParams("%d operations, at most %d", len(hexes), MaxForwardedOperations)
 		}
 		accepted := 0
 		for _, h := range hexes {
