@@ -49,13 +49,18 @@ func (env *chainEnv) syncAll(others ...*chainEnv) {
 // join connects p to env's enclave over a loopback MU-RA listener.
 func (env *chainEnv) join(p *chainEnv) error {
 	env.t.Helper()
+	// The provider serves until the test ends: cancelled when the join
+	// returned, its handshake could report the cancellation instead of why
+	// it refused the joiner (crypto/tls prefers the context's error).
+	serve, stop := context.WithCancel(context.Background())
+	env.t.Cleanup(stop)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	go env.e.ServeMuRa(ctx, l)
+	go env.e.ServeMuRa(serve, l)
 	conn, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		env.t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/integritee-go/integritee/account"
@@ -232,9 +233,15 @@ func (r rpcBackend) ExecuteGetter(_ context.Context, shard sidechain.ShardID, ra
 	if op.Getter == nil {
 		return "", stf.ErrInvalidVariant.Wrap("state_executeGetter takes a signed getter")
 	}
-	v, err := e.stf.ExecuteGetter(e.currentState(), op.Getter)
+	st := e.currentState()
+	v, err := e.stf.ExecuteGetter(st, op.Getter)
 	if err != nil {
 		return "", err
+	}
+	if id := op.Getter.Getter.Nonce; id != nil {
+		// The next nonce counts the signer's operations Ready in the pool,
+		// forwarded ones included (pool.NextNonce).
+		return strconv.FormatUint(e.pool.NextNonce(*id, st.Account(*id).Nonce), 10), nil
 	}
 	return string(v), nil
 }

@@ -144,3 +144,30 @@ func TestForwardedBatchOnlyFromTheShardsEnclaves(t *testing.T) {
 		t.Fatalf("another shard: %v", err)
 	}
 }
+
+// A validateer that holds a peer's forwarded operation answers the
+// signer's next nonce past it, before it imports the block holding it
+// (the e2e failure: a client's next transfer through it got NonceTaken).
+func TestNonceGetterCountsForwardedOperations(t *testing.T) {
+	a, b := twoValidateers(t)
+	bob := dev(t, "Bob")
+	if n := nonceOf(t, b.e, bob); n != "0" {
+		t.Fatalf("before: %s", n)
+	}
+	ops := [][]byte{encoded(t, signedCall(a.e, bob, transfer(bob.ID(), dev(t, "Alice").ID(), teer(1)), 0))}
+	if res, err := a.e.RPC().SubmitOperations(context.Background(), a.e.ShardID(), ops, nil); err != nil || res[0].Err != nil {
+		t.Fatalf("submit: %+v %v", res, err)
+	}
+	a.h.mu.Lock()
+	sealed := bytes.Clone(a.h.forwarded[len(a.h.forwarded)-1])
+	a.h.mu.Unlock()
+	if n, err := b.e.RPC().SubmitForwarded(context.Background(), b.e.ShardID(), sealed); err != nil || n != 1 {
+		t.Fatalf("forward: %d, %v", n, err)
+	}
+	if n := nonceOf(t, a.e, bob); n != "1" {
+		t.Errorf("the validateer submitted to answers %s, want 1", n)
+	}
+	if n := nonceOf(t, b.e, bob); n != "1" {
+		t.Errorf("the peer holding the forward answers %s, want 1", n)
+	}
+}

@@ -426,6 +426,20 @@ func (p *Pool) advance(q *queue, n uint64) int {
 	return pruned
 }
 
+// NextNonce returns the nonce who's next operation should carry: past its
+// state nonce stateNonce and past its operations Ready in the pool, as the
+// parentchain's next nonce counts its mempool. A client that submitted
+// through one validateer and asks another, not yet at the block holding
+// that operation but holding it forwarded, thus does not reuse its nonce.
+func (p *Pool) NextNonce(who account.ID, stateNonce uint64) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if q := p.accounts[who]; q != nil && q.readyEnd > stateNonce {
+		return q.readyEnd
+	}
+	return stateNonce
+}
+
 // Prune tells the pool that who's nonce in the state is now stateNonce: its
 // operations with lower nonces would be stale and leave the pool as Invalid;
 // those from stateNonce on are Ready or Future accordingly. A lower

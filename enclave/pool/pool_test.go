@@ -689,6 +689,36 @@ func TestPruneAccountsAfterAPeersBlock(t *testing.T) {
 	}
 }
 
+// The next nonce counts the Ready operations, not the Future ones, and a
+// state ahead of the pool wins (the regression: a validateer holding a
+// forwarded operation with nonce 1, not yet at the peer's block holding
+// it, answered 1, and the client's next transfer was refused NonceTaken).
+func TestNextNonceCountsReadyOperations(t *testing.T) {
+	p := newPool(t, Config{})
+	if n := p.NextNonce(alice, 4); n != 4 {
+		t.Errorf("no pooled operation: %d, want the state's 4", n)
+	}
+	submit(t, p, alice, 1, 1, Ready)
+	submit(t, p, alice, 2, 1, Ready)
+	submit(t, p, alice, 5, 1, Future)
+	for _, c := range []struct{ state, want uint64 }{
+		{0, 3}, // the state lags the pool's view
+		{1, 3},
+		{2, 3},
+		{3, 3},
+		{4, 4}, // the state ran past the pooled ones
+		{7, 7},
+	} {
+		if n := p.NextNonce(alice, c.state); n != c.want {
+			t.Errorf("state nonce %d: next %d, want %d", c.state, n, c.want)
+		}
+	}
+	if n := p.NextNonce(bob, 0); n != 0 {
+		t.Errorf("another account: %d", n)
+	}
+	checkInvariants(t, p)
+}
+
 func TestWatchLifecycle(t *testing.T) {
 	p := newPool(t, Config{})
 	sc, h := op(alice, 1)
