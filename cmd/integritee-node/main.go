@@ -96,6 +96,9 @@ with the balances, sudo, teerex, enclave-bridge and sidechain modules.
 			if f.Changed("state-versions") {
 				cfg.StateVersions = c.StateVersions
 			}
+			if f.Changed("pprof-addr") {
+				cfg.PprofAddr = c.PprofAddr
+			}
 			if f.Changed("name") {
 				cfg.Moniker = c.Moniker
 			}
@@ -135,6 +138,7 @@ with the balances, sudo, teerex, enclave-bridge and sidechain modules.
 	f.StringVar(&blockTime, "block-time", blockTime, "pause between blocks (e.g. 1s, 500ms)")
 	f.StringVar(&c.Moniker, "name", c.Moniker, "the node's name, as its peers see it")
 	f.IntVar(&c.StateVersions, "state-versions", state.DefaultVersions, "how many recent heights /store queries can prove (memory: the tree nodes each block replaced)")
+	f.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's pprof profiles (/debug/pprof/) at HOST:PORT, e.g. 127.0.0.1:6060; off when empty")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.AddCommand(newInitCmd())
 	return cmd

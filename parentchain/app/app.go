@@ -47,6 +47,8 @@ type App struct {
 	balances *balances.Module
 	metrics  *Metrics
 
+	// mu serializes the consensus calls and guards the fields below it up
+	// to checkMu. FinalizeBlock holds it for a whole block.
 	mu       sync.Mutex
 	chainID  string
 	genesis  [32]byte  // types.GenesisHash of the chain id and genesis validators
@@ -55,7 +57,22 @@ type App struct {
 	lastTime time.Time // last committed block time
 	block    *state.Overlay
 	pending  pendingBlock
-	check    *state.Overlay
+
+	// checkMu guards the check state, so that CheckTx runs while a block
+	// is finalized: both only read the committed store, which changes in
+	// Commit alone (CometBFT holds the mempool's lock during Commit, and
+	// Commit holds checkMu too). Lock order: mu, then checkMu.
+	checkMu    sync.Mutex
+	check      *state.Overlay
+	checkBlock types.Block // the next block's height, the last block's time
+
+	// checked holds the transactions CheckTx accepted, decoded and with
+	// their signatures verified, for rechecks and FinalizeBlock.
+	checked *checkedCache
+
+	// finalizeHook, if set (tests only), runs in FinalizeBlock while it
+	// holds mu, before the block's transactions execute.
+	finalizeHook func()
 }
 
 type pendingBlock struct {
@@ -83,7 +100,8 @@ func StateConfig(versions int) state.Config {
 // New opens an application over store. Metrics may be nil.
 func New(store *state.Store, log *slog.Logger, metrics *Metrics) *App {
 	codec := types.NewCodec()
-	a := &App{log: log, codec: codec, store: store, metrics: metrics, modules: map[string]types.Module{}}
+	a := &App{log: log, codec: codec, store: store, metrics: metrics, modules: map[string]types.Module{},
+		checked: newCheckedCache(checkedCacheEntries, checkedCacheBytes)}
 	for _, m := range newModules(codec, a) {
 		a.modules[m.Name()] = m
 		a.order = append(a.order, m)
@@ -104,6 +122,7 @@ func New(store *state.Store, log *slog.Logger, metrics *Metrics) *App {
 		a.lastTime = time.UnixMilli(ms).UTC()
 	}
 	a.check = state.NewOverlay(store)
+	a.checkBlock = types.Block{Height: a.height + 1, Time: a.lastTime}
 	a.updateMetrics()
 	return a
 }
@@ -173,8 +192,12 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	if err != nil {
 		return nil, fmt.Errorf("app: commit genesis: %w", err)
 	}
+	a.checkMu.Lock()
 	a.chainID, a.genesis, a.appHash, a.lastTime = req.ChainId, genesis, hash, req.Time
 	a.check = state.NewOverlay(a.store)
+	a.checkBlock = types.Block{Height: a.height + 1, Time: a.lastTime}
+	a.checked.reset()
+	a.checkMu.Unlock()
 	a.log.Info("genesis committed", "chain_id", req.ChainId, "app_hash", fmt.Sprintf("%X", hash))
 	a.updateMetrics()
 	return &abci.InitChainResponse{AppHash: hash}, nil
@@ -183,20 +206,29 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 // CheckTx runs a transaction against the check state, which holds the
 // committed state plus the mempool's accepted transactions, and rejects it
 // if the envelope or the call fails.
+//
+// An accepted transaction is remembered, decoded and verified, by its hash
+// (see checkedCache): a recheck of it, and the block that executes it, skip
+// its decoding and its signature's verification, never the chain id, the
+// nonce, the fee or the call.
 func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
-	tx, err := a.decodeAndVerify(req.Tx)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	blk := types.Block{Height: a.height + 1, Time: a.lastTime}
-	out := a.execute(a.check, blk, tx, err, true)
+	tx, hash, err := a.decodeAndVerify(req.Tx, a.checked.get)
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	out := a.execute(a.check, a.checkBlock, tx, err, true)
 	if out.err != nil {
+		// A recheck that fails drops the transaction from the mempool;
+		// forget it here too.
+		a.checked.take(hash)
 		return &abci.CheckTxResponse{Code: out.code(), Codespace: out.codespace(), Log: out.err.Error()}, nil
 	}
+	a.checked.add(hash, tx, len(req.Tx))
 	return &abci.CheckTxResponse{Code: abci.CodeTypeOK}, nil
 }
 
-// FinalizeBlock executes a decided block. Signatures are verified in
-// parallel first; calls then run in order.
+// FinalizeBlock executes a decided block. Transactions are decoded and
+// their signatures verified on all cores first (those CheckTx accepted
+// come from the checked-transaction cache); calls then run in order.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
 	start := time.Now()
 	txs, errs := a.decodeAll(req.Txs)
@@ -204,6 +236,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	defer a.mu.Unlock()
 	if req.Height != a.height+1 {
 		return nil, fmt.Errorf("app: finalize height %d after committed %d", req.Height, a.height)
+	}
+	if a.finalizeHook != nil {
+		a.finalizeHook()
 	}
 	a.block = state.NewOverlay(a.store)
 	a.block.Set(keyBlockTime, a.codec.MustMarshal(req.Time.UnixMilli()))
@@ -213,7 +248,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	for i := range req.Txs {
 		out := a.execute(a.block, blk, txs[i], errs[i], false)
 		outs[i] = out
-		res[i] = &abci.ExecTxResult{Code: out.code(), Codespace: out.codespace(), Events: out.abciEvents()}
+		res[i] = &abci.ExecTxResult{Code: out.code(), Codespace: out.codespace(), Events: out.abciEvents(&a.codec.Names)}
 		if out.err != nil {
 			res[i].Log = out.err.Error()
 		}
@@ -240,6 +275,10 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	if a.block == nil {
 		return nil, errors.New("app: commit without a finalized block")
 	}
+	// The check state and the store change together for a concurrent
+	// /system/next_nonce query.
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
 	if err := a.store.Commit(a.block, a.pending.height, a.pending.staged); err != nil {
 		return nil, err
 	}
@@ -247,6 +286,7 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	a.pending.staged = nil
 	a.block = nil
 	a.check = state.NewOverlay(a.store)
+	a.checkBlock = types.Block{Height: a.height + 1, Time: a.lastTime}
 	if a.metrics != nil {
 		for _, o := range a.pending.results {
 			a.metrics.observeTx(o)
@@ -349,27 +389,37 @@ func (a *App) nextNonce(s string) (any, error) {
 	if err != nil {
 		return nil, types.ErrBadQuery.Wrap("%v", err)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
 	// A throw-away child: reads see the check state, nothing is written.
 	ctx := &types.Context{Store: a.check.Child(), Codec: a.codec}
 	return NextNonce{Account: id, Nonce: a.balances.Account(ctx, id).Nonce}, nil
 }
 
-// decodeAndVerify decodes a transaction and checks its signature; the chain
-// id check needs the committed chain id and happens in execute.
-func (a *App) decodeAndVerify(b []byte) (*types.Tx, error) {
+// decodeAndVerify decodes a transaction and checks its signature, unless
+// checked(hash) has it from an earlier CheckTx (a.checked); it returns the
+// transaction's hash too. The chain id check needs the committed chain id and
+// happens in execute.
+func (a *App) decodeAndVerify(b []byte, checked func([32]byte) (*types.Tx, bool)) (*types.Tx, [32]byte, error) {
+	hash := types.TxHash(b)
+	if tx, ok := checked(hash); ok {
+		return tx, hash, nil
+	}
 	tx, err := a.codec.DecodeTx(b)
 	if err != nil {
-		return nil, err
+		return nil, hash, err
+	}
+	if a.metrics != nil {
+		a.metrics.verifications.Inc()
 	}
 	if err := a.codec.VerifySignature(tx, a.genesis); err != nil {
-		return tx, err
+		return tx, hash, err
 	}
-	return tx, nil
+	return tx, hash, nil
 }
 
-// decodeAll decodes and verifies txs on all cores.
+// decodeAll decodes and verifies txs on all cores; a transaction CheckTx
+// accepted is taken from a.checked instead.
 func (a *App) decodeAll(raw [][]byte) ([]*types.Tx, []error) {
 	txs := make([]*types.Tx, len(raw))
 	errs := make([]error, len(raw))
@@ -380,7 +430,7 @@ func (a *App) decodeAll(raw [][]byte) ([]*types.Tx, []error) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(raw); i += workers {
-				txs[i], errs[i] = a.decodeAndVerify(raw[i])
+				txs[i], _, errs[i] = a.decodeAndVerify(raw[i], a.checked.take)
 			}
 		}(w)
 	}
@@ -427,12 +477,12 @@ func (o txOutcome) result() string {
 	return "tx.Internal"
 }
 
-func (o txOutcome) abciEvents() []abci.Event {
+func (o txOutcome) abciEvents(names *types.AccountNames) []abci.Event {
 	evs := make([]abci.Event, 0, len(o.events)+1)
 	if o.call != "" {
 		evs = append(evs, abci.Event{Type: "tx", Attributes: []abci.EventAttribute{
 			{Key: "call", Value: o.call, Index: true},
-			{Key: "signer", Value: o.signer.String(), Index: true},
+			{Key: "signer", Value: names.String(o.signer), Index: true},
 			{Key: "nonce", Value: strconv.FormatUint(o.nonce, 10)},
 			{Key: "result", Value: o.result(), Index: true},
 		}})
@@ -481,8 +531,10 @@ func (a *App) execute(parent *state.Overlay, blk types.Block, tx *types.Tx, deco
 		return out
 	}
 	a.balances.IncNonce(ctx, tx.Body.Signer)
+	if !check { // CheckTx answers no events
+		ctx.Event(balances.ModuleName, "TransactionFeePaid", "who", tx.Body.Signer, "fee", fee)
+	}
 	fees := ctx.Events()
-	fees = append(fees, types.NewEvent(balances.ModuleName, "TransactionFeePaid", "who", tx.Body.Signer, "fee", fee))
 
 	callo := txo.Child()
 	cctx := ctx.WithStore(callo)

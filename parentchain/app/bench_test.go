@@ -50,22 +50,29 @@ func BenchmarkCheckTx(b *testing.B) {
 	}
 }
 
+// fundedSenders returns a chain where n senders hold 1 TEER each, and the
+// call that transfers 1 planck back to //Alice.
+func fundedSenders(n int) (*harness, []*account.Pair, types.Call) {
+	h := newHarness(&testing.T{})
+	alice, _ := account.DevPair("//Alice")
+	pairs := make([]*account.Pair, n)
+	var fund [][]byte
+	for i := range pairs {
+		pairs[i], _ = account.DevPair(fmt.Sprintf("//Sender%d", i))
+		call, _ := types.NewCall(h.codec, "balances", "transfer", balances.TransferArgs{Dest: pairs[i].ID(), Amount: types.TEER(1)})
+		fund = append(fund, h.codec.Sign(alice, testChain, uint64(i), call))
+	}
+	h.block(fund...)
+	call, _ := types.NewCall(h.codec, "balances", "transfer", balances.TransferArgs{Dest: alice.ID(), Amount: types.NewBalance(1)})
+	return h, pairs, call
+}
+
 // BenchmarkFinalizeBlock measures a block of 2,000 transfers from 100
 // senders, signatures verified in parallel.
 func BenchmarkFinalizeBlock(b *testing.B) {
 	const senders, per = 100, 20
-	h := newHarness(&testing.T{})
+	h, pairs, call := fundedSenders(senders)
 	codec := h.codec
-	alice, _ := account.DevPair("//Alice")
-	pairs := make([]*account.Pair, senders)
-	var fund [][]byte
-	for i := range pairs {
-		pairs[i], _ = account.DevPair(fmt.Sprintf("//Sender%d", i))
-		call, _ := types.NewCall(codec, "balances", "transfer", balances.TransferArgs{Dest: pairs[i].ID(), Amount: types.TEER(1)})
-		fund = append(fund, codec.Sign(alice, testChain, uint64(i), call))
-	}
-	h.block(fund...)
-	call, _ := types.NewCall(codec, "balances", "transfer", balances.TransferArgs{Dest: alice.ID(), Amount: types.NewBalance(1)})
 	nonce := uint64(0)
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
@@ -81,6 +88,60 @@ func BenchmarkFinalizeBlock(b *testing.B) {
 		h.block(txs...)
 	}
 	b.ReportMetric(float64(senders*per*b.N)/b.Elapsed().Seconds(), "tx/s")
+}
+
+// BenchmarkCheckTxThenBlock measures the node's path of a transaction: a
+// block's 2,000 transfers from 100 senders each through CheckTx, called
+// concurrently as the RPC does (GOMAXPROCS goroutines, each sender's
+// transfers in nonce order), then FinalizeBlock and Commit of the same
+// transactions, whose signatures CheckTx verified already.
+func BenchmarkCheckTxThenBlock(b *testing.B) {
+	const senders, per = 100, 20
+	h, pairs, call := fundedSenders(senders)
+	codec := h.codec
+	workers := runtime.GOMAXPROCS(0)
+	nonce := uint64(0)
+	var checkTime, blockTime time.Duration
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		bySender := make([][][]byte, senders)
+		var txs [][]byte
+		for k := 0; k < per; k++ {
+			for i, p := range pairs {
+				tx := codec.Sign(p, testChain, nonce+uint64(k), call)
+				bySender[i] = append(bySender[i], tx)
+				txs = append(txs, tx)
+			}
+		}
+		nonce += per
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := w; i < senders; i += workers {
+					for _, tx := range bySender[i] {
+						r, _ := h.app.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: tx, Type: abci.CHECK_TX_TYPE_CHECK})
+						if r.Code != 0 {
+							panic(r.Log)
+						}
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		checkTime += time.Since(start)
+		start = time.Now()
+		h.block(txs...)
+		blockTime += time.Since(start)
+	}
+	total := float64(senders * per * b.N)
+	b.ReportMetric(total/b.Elapsed().Seconds(), "tx/s")
+	b.ReportMetric(float64(checkTime.Microseconds())/total, "checktx-µs/tx")
+	b.ReportMetric(float64(blockTime.Microseconds())/total, "block-µs/tx")
 }
 
 // millionSetup is the state of BenchmarkFinalizeBlockMillionAccounts: an

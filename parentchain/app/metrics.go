@@ -22,6 +22,9 @@ type Metrics struct {
 	commitment   prometheus.Histogram
 	writtenKeys  prometheus.Histogram
 	finalizeTime prometheus.Histogram
+	// verifications counts transaction signatures verified (not those
+	// taken from the checked-transaction cache).
+	verifications prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -63,7 +66,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	reg.MustRegister(m.txs, m.accounts, m.issuance, m.height, m.enclaves, m.commitment, m.writtenKeys, m.finalizeTime)
+	m.verifications = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "integritee_node", Name: "signature_verifications_total",
+		Help: "Transaction signatures the application verified (CheckTx, rechecks, blocks); a transaction CheckTx accepted is not verified again.",
+	})
+	reg.MustRegister(m.txs, m.accounts, m.issuance, m.height, m.enclaves, m.commitment, m.writtenKeys, m.finalizeTime, m.verifications)
 	return m
 }
 

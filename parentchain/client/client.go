@@ -68,6 +68,8 @@ func (e *QueryError) Is(target error) bool {
 type Client struct {
 	rpc   *rpchttp.HTTP
 	codec *types.Codec
+	addr  string       // http(s) address of the node's RPC
+	hc    *http.Client // the keep-alive client rpc uses too
 
 	mu    sync.Mutex
 	chain types.Chain // cached once known
@@ -113,7 +115,7 @@ func Dial(nodeURL string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", addr, err)
 	}
-	return &Client{rpc: rpc, codec: types.NewCodec()}, nil
+	return &Client{rpc: rpc, codec: types.NewCodec(), addr: addr, hc: hc}, nil
 }
 
 // RPC returns the underlying CometBFT client.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -49,6 +50,10 @@ type Config struct {
 	// StateVersions is how many committed heights stay provable through
 	// /store queries (state.DefaultVersions when 0).
 	StateVersions int `json:"state_versions,omitempty"`
+	// PprofAddr, host:port, serves Go's net/http/pprof profiles (CometBFT's
+	// pprof_laddr); empty disables it. Opt-in, for profiling: bind it to
+	// 127.0.0.1.
+	PprofAddr string `json:"pprof_addr,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1s" in JSON.
@@ -102,6 +107,11 @@ func (c Config) ValidateBasic() error {
 	}
 	if c.MempoolSize <= 0 {
 		return fmt.Errorf("node: mempool size must be positive, got %d", c.MempoolSize)
+	}
+	if c.PprofAddr != "" {
+		if _, port, err := net.SplitHostPort(c.PprofAddr); err != nil || port == "" {
+			return fmt.Errorf("node: pprof address %q is not host:port", c.PprofAddr)
+		}
 	}
 	if c.StateVersions < 0 || c.StateVersions == 1 {
 		// Height 0 answers the height before the last committed one, and

@@ -21,3 +21,17 @@ func TestConfigValidateBasicStateVersions(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigValidateBasicPprofAddr(t *testing.T) {
+	for addr, bad := range map[string]bool{"": false, "127.0.0.1:6060": false, "localhost:0": false, ":6060": false, "6060": true, "127.0.0.1": true, "127.0.0.1:": true} {
+		cfg := DefaultConfig(t.TempDir())
+		cfg.PprofAddr = addr
+		err := cfg.ValidateBasic()
+		if (err != nil) != bad {
+			t.Errorf("pprof address %q: %v", addr, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "pprof") {
+			t.Errorf("pprof address %q: unclear error %v", addr, err)
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	abcicli "github.com/cometbft/cometbft/abci/client"
+	abci "github.com/cometbft/cometbft/abci/types"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
 	cmtnode "github.com/cometbft/cometbft/node"
@@ -23,6 +25,14 @@ import (
 	"github.com/integritee-go/integritee/parentchain/app"
 	"github.com/integritee-go/integritee/parentchain/state"
 )
+
+// MaxRequestBatchSize bounds the requests of one JSON-RPC batch (CometBFT's
+// default is 10): clients that submit many transactions batch their
+// broadcast_tx_sync calls (integritee-cli benchmark-transfers sends 100 a
+// request), which saves an HTTP exchange and its parsing per transaction on
+// both sides. A batch runs in order in one goroutine, and the request body
+// stays bounded by max_body_bytes (1 MB).
+const MaxRequestBatchSize = 100
 
 // cometConfig turns our configuration into CometBFT's.
 func cometConfig(c Config) *cmtcfg.Config {
@@ -38,6 +48,8 @@ func cometConfig(c Config) *cmtcfg.Config {
 	cc.RPC.MaxSubscriptionsPerClient = 100
 	cc.RPC.MaxOpenConnections = 2000
 	cc.RPC.TimeoutBroadcastTxCommit = 30 * time.Second
+	cc.RPC.PprofListenAddress = c.PprofAddr // "" leaves it off
+	cc.RPC.MaxRequestBatchSize = MaxRequestBatchSize
 	cc.P2P.ListenAddress = "tcp://0.0.0.0:" + strconv.Itoa(c.P2PPort)
 	cc.P2P.PersistentPeers = strings.Join(c.PersistentPeers, ",")
 	cc.P2P.AddrBookStrict = false // peers on loopback and private networks
@@ -93,7 +105,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Node, error) {
 	instr := *cc.Instrumentation
 	instr.Prometheus = c.PrometheusPort > 0
 	comet, err := cmtnode.NewNode(ctx, cc, pv, nk,
-		proxy.NewConnSyncLocalClientCreator(application),
+		clientCreator{application},
 		cmtnode.DefaultGenesisDocProviderFunc(cc),
 		cmtcfg.DefaultDBProvider,
 		cmtnode.DefaultMetricsProvider(&instr),
@@ -150,6 +162,34 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.comet.Wait()
 	return n.store.Close()
+}
+
+// clientCreator connects CometBFT to the application in-process. Consensus,
+// query and snapshot calls are serialized per connection, as CometBFT's
+// NewConnSyncLocalClientCreator does; mempool calls (CheckTx) are not: the
+// RPC's broadcast_tx_* handlers call CheckTx concurrently, so that the
+// application decodes and verifies transactions on all cores, and
+// app.App.CheckTx serializes only the execution against its check state.
+// CometBFT still holds the mempool's lock (shared by CheckTx, exclusive for
+// a block's update and recheck), so a recheck never overlaps a CheckTx.
+type clientCreator struct{ app abci.Application }
+
+var _ proxy.ClientCreator = clientCreator{}
+
+func (c clientCreator) NewABCIConsensusClient() (abcicli.Client, error) {
+	return abcicli.NewLocalClient(nil, c.app), nil
+}
+
+func (c clientCreator) NewABCIMempoolClient() (abcicli.Client, error) {
+	return abcicli.NewUnsyncLocalClient(c.app), nil
+}
+
+func (c clientCreator) NewABCIQueryClient() (abcicli.Client, error) {
+	return abcicli.NewLocalClient(nil, c.app), nil
+}
+
+func (c clientCreator) NewABCISnapshotClient() (abcicli.Client, error) {
+	return abcicli.NewLocalClient(nil, c.app), nil
 }
 
 // slogAdapter sends CometBFT's logs to slog.

@@ -2,8 +2,10 @@ package types
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/integritee-go/integritee/account"
@@ -51,12 +53,61 @@ func (e Event) Type() string { return e.Module + "." + e.Name }
 
 // NewEvent builds an event from alternating keys and values, each value
 // formatted with %v.
-func NewEvent(module, name string, kv ...any) Event {
+func NewEvent(module, name string, kv ...any) Event { return newEvent(nil, module, name, kv) }
+
+// newEvent is NewEvent with accounts named through names (nil: none).
+func newEvent(names *AccountNames, module, name string, kv []any) Event {
 	e := Event{Module: module, Name: name}
+	if len(kv) >= 2 {
+		e.Attrs = make([]Attr, 0, len(kv)/2)
+	}
 	for i := 0; i+1 < len(kv); i += 2 {
-		e.Attrs = append(e.Attrs, Attr{Key: fmt.Sprint(kv[i]), Value: fmt.Sprint(kv[i+1])})
+		e.Attrs = append(e.Attrs, Attr{Key: names.format(kv[i]), Value: names.format(kv[i+1])})
 	}
 	return e
+}
+
+// AccountNames remembers the SS58 form of recently named accounts,
+// direct-mapped by the account's first two bytes (bounded: 4,096 entries).
+// Events name the same accounts again and again (a transaction's signer in
+// its fee event, its call's events and its result, in CheckTx and again in
+// its block), and each SS58 encoding costs a base58 conversion and a
+// BLAKE2b checksum (1.8 µs). An entry is used only for the very account it
+// holds. Each chain's Codec holds one; it is safe for concurrent use.
+type AccountNames struct {
+	slots [4096]atomic.Pointer[accountString]
+}
+
+type accountString struct {
+	id account.ID
+	s  string
+}
+
+// String returns id.String(), the account's SS58 address. A nil
+// AccountNames remembers nothing.
+func (n *AccountNames) String(id account.ID) string {
+	if n == nil {
+		return id.String()
+	}
+	slot := &n.slots[int(binary.BigEndian.Uint16(id[:2]))%len(n.slots)]
+	if e := slot.Load(); e != nil && e.id == id {
+		return e.s
+	}
+	s := id.String()
+	slot.Store(&accountString{id: id, s: s})
+	return s
+}
+
+// format is fmt.Sprint(v), without fmt for strings and accounts.
+func (n *AccountNames) format(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case account.ID:
+		return n.String(v)
+	default:
+		return fmt.Sprint(v)
+	}
 }
 
 // Context is the environment of one call.
@@ -70,6 +121,16 @@ type Context struct {
 
 // Emit records an event.
 func (c *Context) Emit(e Event) { c.events = append(c.events, e) }
+
+// Event records the event NewEvent(module, name, kv...) would build, with
+// accounts named through the codec's AccountNames.
+func (c *Context) Event(module, name string, kv ...any) {
+	var names *AccountNames
+	if c.Codec != nil {
+		names = &c.Codec.Names
+	}
+	c.Emit(newEvent(names, module, name, kv))
+}
 
 // Events returns the events emitted so far.
 func (c *Context) Events() []Event { return c.events }

@@ -118,7 +118,7 @@ func (m *Module) putAccount(ctx *types.Context, id account.ID, a Account) {
 		var n uint64
 		ctx.Get(keyAccounts, &n)
 		ctx.Set(keyAccounts, n+1)
-		ctx.Emit(types.NewEvent(ModuleName, "NewAccount", "account", id))
+		ctx.Event(ModuleName, "NewAccount", "account", id)
 	}
 	ctx.Set(key, a)
 }
@@ -177,7 +177,7 @@ func (m *Module) Transfer(ctx *types.Context, from, to account.ID, amount types.
 		dst.Free = got
 		m.putAccount(ctx, to, dst)
 	}
-	ctx.Emit(types.NewEvent(ModuleName, "Transfer", "from", from, "to", to, "amount", amount))
+	ctx.Event(ModuleName, "Transfer", "from", from, "to", to, "amount", amount)
 	return nil
 }
 
@@ -201,7 +201,7 @@ func (m *Module) Exec(ctx *types.Context, method string, args []byte) error {
 		if err := m.setFree(ctx, a.Who, a.Free); err != nil {
 			return err
 		}
-		ctx.Emit(types.NewEvent(ModuleName, "BalanceSet", "who", a.Who, "free", a.Free))
+		ctx.Event(ModuleName, "BalanceSet", "who", a.Who, "free", a.Free)
 		return nil
 	}
 	return types.ErrUnknownCall.Wrap("balances.%s", method)

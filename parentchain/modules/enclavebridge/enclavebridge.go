@@ -444,8 +444,8 @@ func (m *Module) invoke(ctx *types.Context, a InvokeArgs) error {
 		return err
 	}
 	h := sha256.Sum256(a.Ciphertext)
-	ctx.Emit(types.NewEvent(ModuleName, "IndirectInvocationRegistered",
-		"shard", a.Shard, "sender", ctx.Origin.Signer, "ciphertext_hash", hex0x(h[:]), "size", len(a.Ciphertext)))
+	ctx.Event(ModuleName, "IndirectInvocationRegistered",
+		"shard", a.Shard, "sender", ctx.Origin.Signer, "ciphertext_hash", hex0x(h[:]), "size", len(a.Ciphertext))
 	return nil
 }
 
@@ -462,8 +462,8 @@ func (m *Module) shieldFunds(ctx *types.Context, a ShieldFundsArgs) error {
 	if err := m.bal.Transfer(ctx, ctx.Origin.Signer, BondingAccount(a.Shard), a.Amount); err != nil {
 		return err
 	}
-	ctx.Emit(types.NewEvent(ModuleName, "ShieldFunds",
-		"shard", a.Shard, "encrypted_beneficiary", hex0x(a.EncryptedBeneficiary), "amount", a.Amount, "from", ctx.Origin.Signer))
+	ctx.Event(ModuleName, "ShieldFunds",
+		"shard", a.Shard, "encrypted_beneficiary", hex0x(a.EncryptedBeneficiary), "amount", a.Amount, "from", ctx.Origin.Signer)
 	return nil
 }
 
@@ -500,8 +500,8 @@ func (m *Module) unshieldFunds(ctx *types.Context, a UnshieldFundsArgs) error {
 	if a.Seq != 0 {
 		ctx.Set(PayoutSeqKey(a.Shard, a.Seq), a.CallHash)
 	}
-	ctx.Emit(types.NewEvent(ModuleName, "UnshieldedFunds",
-		"shard", a.Shard, "beneficiary", a.Beneficiary, "amount", a.Amount, "call_hash", hex0x(a.CallHash[:]), "by", ctx.Origin.Signer))
+	ctx.Event(ModuleName, "UnshieldedFunds",
+		"shard", a.Shard, "beneficiary", a.Beneficiary, "amount", a.Amount, "call_hash", hex0x(a.CallHash[:]), "by", ctx.Origin.Signer)
 	return nil
 }
 
@@ -515,9 +515,9 @@ func (m *Module) confirmProcessed(ctx *types.Context, a ConfirmProcessedParentch
 		return err
 	}
 	ctx.Set(shardKey(prefixStatus, a.Shard), status)
-	ctx.Emit(types.NewEvent(ModuleName, "ProcessedParentchainBlock",
+	ctx.Event(ModuleName, "ProcessedParentchainBlock",
 		"shard", a.Shard, "signer", e.Signer, "block_hash", hex0x(a.BlockHash[:]),
-		"block_number", a.BlockNumber, "calls_root", hex0x(a.CallsRoot[:])))
+		"block_number", a.BlockNumber, "calls_root", hex0x(a.CallsRoot[:]))
 	return nil
 }
 
@@ -567,9 +567,9 @@ func (m *Module) updateShardConfig(ctx *types.Context, a UpdateShardConfigArgs) 
 	}
 	ctx.Set(shardKey(prefixConfig, a.Shard), u)
 	ctx.Set(shardKey(prefixStatus, a.Shard), status)
-	ctx.Emit(types.NewEvent(ModuleName, "ShardConfigUpdated",
+	ctx.Event(ModuleName, "ShardConfigUpdated",
 		"shard", a.Shard, "enclave_fingerprint", a.Config.EnclaveFingerprint,
-		"maintenance_mode", a.Config.MaintenanceMode, "enact_at", enactAt, "by", e.Signer))
+		"maintenance_mode", a.Config.MaintenanceMode, "enact_at", enactAt, "by", e.Signer)
 	return nil
 }
 
@@ -583,9 +583,9 @@ func (m *Module) createShard(ctx *types.Context, a UpdateShardConfigArgs) error 
 		return ErrShardClaimRefused.Wrap("root may only create a shard not yet in use; shard %s is configured or active", a.Shard)
 	}
 	ctx.Set(shardKey(prefixConfig, a.Shard), UpgradableShardConfig{Active: a.Config})
-	ctx.Emit(types.NewEvent(ModuleName, "ShardConfigUpdated",
+	ctx.Event(ModuleName, "ShardConfigUpdated",
 		"shard", a.Shard, "enclave_fingerprint", a.Config.EnclaveFingerprint,
-		"maintenance_mode", a.Config.MaintenanceMode, "enact_at", ctx.Block.Height, "by", "root"))
+		"maintenance_mode", a.Config.MaintenanceMode, "enact_at", ctx.Block.Height, "by", "root")
 	return nil
 }
 

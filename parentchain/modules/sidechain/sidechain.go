@@ -99,8 +99,8 @@ func (m *Module) confirm(ctx *types.Context, a ConfirmImportedSidechainBlockArgs
 		return ErrNotDescendant.Wrap("candidate #%d, ancestor #%d", a.Candidate.Number, latest.Number)
 	}
 	ctx.Set(LatestKey(a.Shard), a.Candidate)
-	ctx.Emit(types.NewEvent(ModuleName, "FinalizedSidechainBlock",
-		"shard", a.Shard, "block_number", a.Candidate.Number, "block_hash", hex0x(a.Candidate.Hash[:]), "by", sender))
+	ctx.Event(ModuleName, "FinalizedSidechainBlock",
+		"shard", a.Shard, "block_number", a.Candidate.Number, "block_hash", hex0x(a.Candidate.Hash[:]), "by", sender)
 	return nil
 }
 

@@ -108,7 +108,7 @@ func (m *Module) Exec(ctx *types.Context, method string, args []byte) error {
 		for _, e := range root.Events() {
 			ctx.Emit(e)
 		}
-		ctx.Emit(types.NewEvent(ModuleName, "Sudid", "call", a.Call))
+		ctx.Event(ModuleName, "Sudid", "call", a.Call)
 		return nil
 	case "set_key":
 		var a SetKeyArgs
@@ -119,7 +119,7 @@ func (m *Module) Exec(ctx *types.Context, method string, args []byte) error {
 			return err
 		}
 		ctx.Set(keySudo, a.New)
-		ctx.Emit(types.NewEvent(ModuleName, "KeyChanged", "new", a.New))
+		ctx.Event(ModuleName, "KeyChanged", "new", a.New)
 		return nil
 	}
 	return types.ErrUnknownCall.Wrap("sudo.%s", method)

@@ -317,8 +317,8 @@ func (m *Module) Exec(ctx *types.Context, method string, args []byte) error {
 			return err
 		}
 		ctx.Set(keyFlags, a.Flags)
-		ctx.Emit(types.NewEvent(ModuleName, "SecurityFlagsSet",
-			"allow_skip", a.Flags.AllowSkip, "allow_sim", a.Flags.AllowSim, "allow_debug", a.Flags.AllowDebug))
+		ctx.Event(ModuleName, "SecurityFlagsSet",
+			"allow_skip", a.Flags.AllowSkip, "allow_sim", a.Flags.AllowSim, "allow_debug", a.Flags.AllowDebug)
 		return nil
 	}
 	return types.ErrUnknownCall.Wrap("teerex.%s", method)
@@ -399,9 +399,9 @@ func (m *Module) register(ctx *types.Context, a RegisterEnclaveArgs) error {
 	if renewal {
 		name = "EnclaveRenewed"
 	}
-	ctx.Emit(types.NewEvent(ModuleName, name,
+	ctx.Event(ModuleName, name,
 		"signer", sender, "mr_enclave", e.MrEnclave, "attestation_method", e.Method,
-		"debug", e.Debug, "timestamp_ms", e.Timestamp, "url", e.URL))
+		"debug", e.Debug, "timestamp_ms", e.Timestamp, "url", e.URL)
 	return nil
 }
 
@@ -419,7 +419,7 @@ func (m *Module) unregister(ctx *types.Context, signer account.ID) error {
 	}
 	ctx.Store.Delete(EnclaveKey(signer))
 	ctx.Set(keyCount, m.Count(ctx)-1)
-	ctx.Emit(types.NewEvent(ModuleName, "EnclaveUnregistered", "signer", signer, "by", sender))
+	ctx.Event(ModuleName, "EnclaveUnregistered", "signer", signer, "by", sender)
 	return nil
 }
 
