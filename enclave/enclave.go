@@ -49,6 +49,8 @@ type Config struct {
 	MaxBlockAhead time.Duration
 	// Version, MuRaURL and UntrustedURL are reported over RPC.
 	Version, MuRaURL, UntrustedURL string
+	// Pool bounds the pool of trusted operations (zero fields: defaults).
+	Pool pool.Config
 }
 
 // ValidateBasic checks the configuration.
@@ -68,6 +70,9 @@ func (c Config) ValidateBasic() error {
 		return errors.New("enclave: keep at least one snapshot")
 	case c.MaxBlockAhead < 0:
 		return errors.New("enclave: negative max block ahead")
+	}
+	if err := c.Pool.ValidateBasic(); err != nil {
+		return fmt.Errorf("enclave: %w", err)
 	}
 	return nil
 }
@@ -191,7 +196,7 @@ func New(ctx context.Context, b tee.Backend, host Host, cfg Config, log *slog.Lo
 	if shard == (sidechain.ShardID{}) {
 		shard = sidechain.ShardID(b.MrEnclave())
 	}
-	p, err := pool.New(pool.DefaultConfig())
+	p, err := pool.New(cfg.Pool)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	"github.com/integritee-go/integritee/parentchain/types"
+	"github.com/integritee-go/integritee/sidechain"
 )
 
 // The parentchain inbox: what verified parentchain blocks ask of the shard
@@ -115,14 +116,55 @@ func (e *Enclave) paidOutboxLocked() [][32]byte {
 	return out
 }
 
+// inboxRangeLocked returns the layer-one head of the block this enclave
+// authors in slot, and how many inbox calls that block takes: the verified
+// head, unless the due inbox holds more than MaxInboxCallsPerBlock calls;
+// then the verified block just below the first parentchain block that does
+// not fit (the first is always taken). A lower head is used only if it is
+// a verified block this enclave remembers and the slot is this enclave's
+// there too, as every importer checks.
+func (e *Enclave) inboxRangeLocked(slot uint64) (sidechain.LayerOneHead, int) {
+	l1 := sidechain.LayerOneHead{Number: e.sync.L1Number, Hash: e.sync.L1Hash}
+	calls := 0
+	for i, b := range e.sync.Inbox {
+		if b.Height > e.sync.L1Number {
+			break
+		}
+		if i > 0 && calls+len(b.Calls) > MaxInboxCallsPerBlock {
+			below := b.Height - 1
+			h, known := e.heads[below]
+			if author, ok := e.slotAuthorLocked(slot, below); known && ok && author == e.Signer() {
+				return sidechain.LayerOneHead{Number: below, Hash: h.hash}, calls
+			}
+			e.log.Warn("the inbox holds more calls than a block takes, and no lower layer-one head serves: taking them all", "calls", e.inboxCallsLocked())
+			return l1, e.inboxCallsLocked()
+		}
+		calls += len(b.Calls)
+	}
+	return l1, calls
+}
+
+// inboxCallsLocked counts the due inbox's calls.
+func (e *Enclave) inboxCallsLocked() int {
+	n := 0
+	for _, b := range e.sync.Inbox {
+		if b.Height > e.sync.L1Number {
+			break
+		}
+		n += len(b.Calls)
+	}
+	return n
+}
+
 // takeInboxLocked executes, inside the block transaction tx, the inbox's
-// calls of parentchain blocks up to the verified head, in chain order, and
+// calls of parentchain blocks up to height through (the block's layer-one
+// head, inboxRangeLocked), in chain order, and
 // removes the paid outbox entries (paidOutboxLocked). It returns the executed trusted calls'
 // hashes and the confirm_processed_parentchain_block calls due once the
 // block commits (one per parentchain block that carried calls).
-func (e *Enclave) takeInboxLocked(tx *stf.Tx, paid [][32]byte) (ops [][32]byte, confirms []types.Call, err error) {
+func (e *Enclave) takeInboxLocked(tx *stf.Tx, through int64, paid [][32]byte) (ops [][32]byte, confirms []types.Call, err error) {
 	for _, b := range e.sync.Inbox {
-		if b.Height > e.sync.L1Number {
+		if b.Height > through {
 			break
 		}
 		var executed [][32]byte

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/integritee-go/integritee/account"
+	"github.com/integritee-go/integritee/enclave/pool"
 	"github.com/integritee-go/integritee/enclave/stf"
 	"github.com/integritee-go/integritee/parentchain/modules/enclavebridge"
 	scmodule "github.com/integritee-go/integritee/parentchain/modules/sidechain"
@@ -17,6 +18,15 @@ import (
 // MaxOperationsPerBlock bounds a block's operations (the block codec's list
 // limit).
 const MaxOperationsPerBlock = 4000
+
+// MaxInboxCallsPerBlock bounds the parentchain calls (shield_funds, invoke)
+// one sidechain block executes, unless a single parentchain block holds
+// more, which the parentchain refuses (enclavebridge.MaxShardCallsPerBlock):
+// a block takes the inbox's parentchain blocks whole, in order, while they
+// fit. Each call is decrypted (about 0.1 ms), so the bound also keeps a
+// block within its time budget, and the pool's operations within the
+// operations limit.
+const MaxInboxCallsPerBlock = enclavebridge.MaxShardCallsPerBlock
 
 // Slot returns the slot of time t.
 func (e *Enclave) Slot(t time.Time) uint64 {
@@ -48,6 +58,8 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		// this enclave halted).
 		e.watchesExpired = now
 		e.pool.ExpireWatches(now.Add(-MaxWatchAfterBlock))
+		// Operations that waited too long for a lower nonce leave.
+		e.pool.ExpireFuture(now)
 	}
 	if e.halted != nil {
 		return nil, e.halted
@@ -84,7 +96,15 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 			tx.SetRoot(root)
 		}
 	}
-	ready := e.pool.Ready(MaxOperationsPerBlock)
+	// The parentchain's calls first, at most MaxInboxCallsPerBlock of them
+	// (whole parentchain blocks): the block's layer-one head may stay below
+	// the verified head, and the next block takes the rest. The pool fills
+	// what is left of the block.
+	l1, inboxCalls := e.inboxRangeLocked(slot)
+	var ready []pool.Entry
+	if n := MaxOperationsPerBlock - inboxCalls; n > 0 { // Ready(0) means all
+		ready = e.pool.Ready(n)
+	}
 	paid := e.paidOutboxLocked()
 	takesInbox := e.inboxDueLocked() || len(paid) > 0
 	if len(ready) == 0 && !takesInbox && e.head != nil {
@@ -95,7 +115,7 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	// First what the parentchain asks (deposits, indirect invocations, paid
 	// unshieldings), in chain order; then the pool's calls, which passed
 	// VerifyCall when submitted.
-	hashes, confirms, err := e.takeInboxLocked(tx, paid)
+	hashes, confirms, err := e.takeInboxLocked(tx, l1.Number, paid)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +153,7 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 	}
 	data := sidechain.BlockData{
 		Timestamp:          now.UnixMilli(),
-		LayerOneHead:       sidechain.LayerOneHead{Number: e.sync.L1Number, Hash: e.sync.L1Hash},
+		LayerOneHead:       l1,
 		Operations:         ops,
 		EncryptedStateDiff: e.keys.State().Encrypt(d.Encode(), e.diffAAD(number)),
 		StateHashBefore:    before,

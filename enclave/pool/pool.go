@@ -34,6 +34,7 @@ var (
 	ErrNonceTaken    = types.NewError(ModuleName, 4, "NonceTaken", "another operation of the signer with this nonce is in the pool")
 	ErrInvalidConfig = types.NewError(ModuleName, 5, "InvalidConfig", "invalid pool configuration")
 	ErrMalformed     = types.NewError(ModuleName, 6, "Malformed", "no operation")
+	ErrFutureFull    = types.NewError(ModuleName, 7, "TooManyFuture", "too many operations wait for a lower nonce (of this signer, or in the pool); send the missing nonces first")
 	// ErrStaleNonce is the STF's error, so that a client sees one name for
 	// a used nonce whether the pool or the STF finds it.
 	ErrStaleNonce = stf.ErrStaleNonce
@@ -41,21 +42,37 @@ var (
 
 // Defaults of Config.
 const (
-	DefaultMaxSize       = 100_000
-	DefaultMaxPerAccount = 10_000
+	DefaultMaxSize             = 100_000
+	DefaultMaxPerAccount       = 10_000
+	DefaultMaxFuture           = 10_000
+	DefaultMaxFuturePerAccount = 64
+	DefaultFutureTTL           = 2 * time.Minute
 )
 
 // Config bounds the pool. Zero fields take their defaults.
+//
+// Future operations (above a gap in their signer's nonces) are bounded
+// apart and expire: anyone can make keys and sign operations with far
+// nonces for free, and those would otherwise hold their place forever,
+// since no block executes or refuses them.
 type Config struct {
 	// MaxSize bounds the number of pooled operations.
 	MaxSize int
 	// MaxPerAccount bounds the pooled operations of one signer.
 	MaxPerAccount int
+	// MaxFuture bounds the Future operations of all signers.
+	MaxFuture int
+	// MaxFuturePerAccount bounds the Future operations of one signer.
+	MaxFuturePerAccount int
+	// FutureTTL is how long an operation may stay Future; ExpireFuture
+	// then drops it.
+	FutureTTL time.Duration
 }
 
 // DefaultConfig returns the default bounds.
 func DefaultConfig() Config {
-	return Config{MaxSize: DefaultMaxSize, MaxPerAccount: DefaultMaxPerAccount}
+	return Config{MaxSize: DefaultMaxSize, MaxPerAccount: DefaultMaxPerAccount, MaxFuture: DefaultMaxFuture,
+		MaxFuturePerAccount: DefaultMaxFuturePerAccount, FutureTTL: DefaultFutureTTL}
 }
 
 func (c Config) withDefaults() Config {
@@ -64,6 +81,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPerAccount == 0 {
 		c.MaxPerAccount = DefaultMaxPerAccount
+	}
+	if c.MaxFuture == 0 {
+		c.MaxFuture = DefaultMaxFuture
+	}
+	if c.MaxFuturePerAccount == 0 {
+		c.MaxFuturePerAccount = DefaultMaxFuturePerAccount
+	}
+	if c.FutureTTL == 0 {
+		c.FutureTTL = DefaultFutureTTL
 	}
 	return c
 }
@@ -76,6 +102,15 @@ func (c Config) ValidateBasic() error {
 	}
 	if c.MaxPerAccount < 0 {
 		return ErrInvalidConfig.Wrap("MaxPerAccount %d is negative", c.MaxPerAccount)
+	}
+	if c.MaxFuture < 0 {
+		return ErrInvalidConfig.Wrap("MaxFuture %d is negative", c.MaxFuture)
+	}
+	if c.MaxFuturePerAccount < 0 {
+		return ErrInvalidConfig.Wrap("MaxFuturePerAccount %d is negative", c.MaxFuturePerAccount)
+	}
+	if c.FutureTTL < 0 {
+		return ErrInvalidConfig.Wrap("FutureTTL %s is negative", c.FutureTTL)
 	}
 	return nil
 }
@@ -151,6 +186,9 @@ type entry struct {
 	op    *stf.SignedCall
 	seq   uint64 // arrival order
 	ready bool
+	// futureSince is the first ExpireFuture sweep that saw the entry
+	// Future (zero: none yet, or it is Ready).
+	futureSince time.Time
 }
 
 func (e *entry) export() Entry {
@@ -170,6 +208,9 @@ type queue struct {
 	ops      map[uint64]*entry
 }
 
+// future returns how many of q's operations are Future.
+func (q *queue) future() int { return len(q.ops) - int(q.readyEnd-q.next) }
+
 // Pool is the top pool. It is safe for concurrent use.
 type Pool struct {
 	mu       sync.Mutex
@@ -179,6 +220,7 @@ type Pool struct {
 	accounts map[account.ID]*queue
 	watchers map[[32]byte][]*watcher
 	nwatch   int // watchers in all of watchers
+	future   int // Future operations in all queues
 }
 
 // watcher is one subscription: a channel (Subscribe, SubmitAndWatch) or a
@@ -350,11 +392,20 @@ func (p *Pool) submitLocked(op *stf.SignedCall, hash [32]byte, stateNonce uint64
 	if q == nil {
 		q = &queue{next: stateNonce, readyEnd: stateNonce, ops: map[uint64]*entry{}}
 	}
+	if op.Nonce != q.readyEnd { // it would be Future
+		switch {
+		case q.future() >= p.cfg.MaxFuturePerAccount:
+			return 0, ErrFutureFull.Wrap("%s: %d operations wait for nonce %d", op.Signer, q.future(), q.readyEnd)
+		case p.future >= p.cfg.MaxFuture:
+			return 0, ErrFutureFull.Wrap("%d operations in the pool wait for a lower nonce", p.future)
+		}
+	}
 	p.accounts[op.Signer] = q
 	p.seq++
 	e := &entry{hash: hash, op: op, seq: p.seq}
 	q.ops[op.Nonce] = e
 	p.byHash[hash] = e
+	p.future++ // until promote readies it
 	p.notify(StatusEvent{Hash: hash, Status: Submitted})
 	if op.Nonce == q.readyEnd {
 		p.promote(q)
@@ -372,7 +423,8 @@ func (p *Pool) promote(q *queue) {
 			return
 		}
 		if !e.ready {
-			e.ready = true
+			e.ready, e.futureSince = true, time.Time{}
+			p.future--
 			p.notify(StatusEvent{Hash: e.hash, Status: Ready})
 		}
 		q.readyEnd++
@@ -384,6 +436,7 @@ func (p *Pool) demote(q *queue, from uint64) {
 	for n := from; n < q.readyEnd; n++ {
 		if e := q.ops[n]; e != nil && e.ready {
 			e.ready = false
+			p.future++
 			p.notify(StatusEvent{Hash: e.hash, Status: Future})
 		}
 	}
@@ -399,6 +452,9 @@ func (p *Pool) advance(q *queue, n uint64) int {
 	stale := func(nonce uint64, e *entry) {
 		delete(q.ops, nonce)
 		delete(p.byHash, e.hash)
+		if !e.ready {
+			p.future--
+		}
 		p.notify(StatusEvent{Hash: e.hash, Status: Invalid, Reason: "stale nonce: the signer's nonce was used"})
 		pruned++
 	}
@@ -489,6 +545,9 @@ func (p *Pool) detach(e *entry, keepRun bool) *queue {
 	q := p.accounts[e.op.Signer]
 	delete(p.byHash, e.hash)
 	delete(q.ops, e.op.Nonce)
+	if !e.ready {
+		p.future--
+	}
 	if !keepRun && e.ready {
 		p.demote(q, e.op.Nonce)
 	}
@@ -499,6 +558,46 @@ func (p *Pool) dropEmpty(signer account.ID, q *queue) {
 	if len(q.ops) == 0 {
 		delete(p.accounts, signer)
 	}
+}
+
+// ExpireFuture drops the operations that have been Future since before
+// now minus the configured FutureTTL (their watchers receive Dropped) and
+// returns how many. The enclave calls it about once a second: an
+// operation's Future time counts from the first call that sees it Future,
+// so it is dropped between FutureTTL and FutureTTL plus one period later.
+func (p *Pool) ExpireFuture(now time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.future == 0 {
+		return 0
+	}
+	cutoff := now.Add(-p.cfg.FutureTTL)
+	n := 0
+	for signer, q := range p.accounts {
+		if q.future() == 0 {
+			continue
+		}
+		for _, e := range q.ops {
+			switch {
+			case e.ready:
+			case e.futureSince.IsZero():
+				e.futureSince = now
+			case e.futureSince.Before(cutoff):
+				p.detach(e, true) // a Future operation ends no Ready run
+				p.notify(StatusEvent{Hash: e.hash, Status: Dropped, Reason: "waited longer than " + p.cfg.FutureTTL.String() + " for a lower nonce"})
+				n++
+			}
+		}
+		p.dropEmpty(signer, q)
+	}
+	return n
+}
+
+// FutureLen returns how many pooled operations are Future.
+func (p *Pool) FutureLen() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.future
 }
 
 // Remove takes operations out of the pool without a verdict; their

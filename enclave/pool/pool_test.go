@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,6 +96,15 @@ func checkInvariants(t *testing.T, p *Pool) {
 	if n != len(p.byHash) {
 		t.Errorf("hash index holds %d, queues %d", len(p.byHash), n)
 	}
+	future := 0
+	for _, e := range p.byHash {
+		if !e.ready {
+			future++
+		}
+	}
+	if future != p.future {
+		t.Errorf("%d Future operations, the count says %d", future, p.future)
+	}
 }
 
 type snapshot struct {
@@ -146,10 +156,11 @@ func TestConfig(t *testing.T) {
 	if p.Config() != DefaultConfig() || DefaultConfig().MaxSize != 100000 || DefaultConfig().MaxPerAccount != 10000 {
 		t.Errorf("defaults: %+v", p.Config())
 	}
-	if got := newPool(t, Config{MaxSize: 5}).Config(); got != (Config{MaxSize: 5, MaxPerAccount: DefaultMaxPerAccount}) {
+	if got, want := newPool(t, Config{MaxSize: 5}).Config(), DefaultConfig(); got != (Config{MaxSize: 5, MaxPerAccount: want.MaxPerAccount,
+		MaxFuture: want.MaxFuture, MaxFuturePerAccount: want.MaxFuturePerAccount, FutureTTL: want.FutureTTL}) {
 		t.Errorf("partial config: %+v", got)
 	}
-	for _, c := range []Config{{MaxSize: -1}, {MaxPerAccount: -1}} {
+	for _, c := range []Config{{MaxSize: -1}, {MaxPerAccount: -1}, {MaxFuture: -1}, {MaxFuturePerAccount: -1}, {FutureTTL: -1}} {
 		if err := c.ValidateBasic(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%+v: %v", c, err)
 		}
@@ -784,8 +795,8 @@ func TestSlowWatcherGetsFinal(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	p := newPool(t, Config{})
 	const signers, per = 8, 100
+	p := newPool(t, Config{MaxFuturePerAccount: per})
 	var wg sync.WaitGroup
 	var watched sync.WaitGroup
 	finals := make(chan Status, signers*per)
@@ -967,4 +978,75 @@ func TestExpireWatchesEndsOnlyThoseLongInABlock(t *testing.T) {
 	default:
 		t.Fatal("the pooled operation's watch lost its statuses")
 	}
+}
+
+// Future operations are bounded per signer and in all, and a submission
+// refused for it changes nothing; Ready ones are not bounded by it.
+func TestFutureBounds(t *testing.T) {
+	p := newPool(t, Config{MaxFuture: 5, MaxFuturePerAccount: 3})
+	for n := uint64(10); n < 13; n++ {
+		submit(t, p, alice, n, 0, Future)
+	}
+	sc, h := op(alice, 13)
+	before := snap(p)
+	if _, err := p.Submit(sc, h, 0); !errors.Is(err, ErrFutureFull) {
+		t.Fatalf("a fourth Future operation of one signer: %v", err)
+	}
+	if after := snap(p); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("a refused submission changed the pool: %v, was %v", after, before)
+	}
+	submit(t, p, bob, 5, 0, Future)
+	submit(t, p, carol, 5, 0, Future)
+	sc, h = op(acct(9), 5)
+	if _, err := p.Submit(sc, h, 0); !errors.Is(err, ErrFutureFull) {
+		t.Fatalf("a sixth Future operation in the pool: %v", err)
+	}
+	// Ready operations still enter, and filling a gap readies the Future.
+	for n := uint64(0); n < 10; n++ {
+		submit(t, p, alice, n, 0, Ready)
+	}
+	if got := p.FutureLen(); got != 2 {
+		t.Errorf("Future after alice's gap closed: %d, want 2", got)
+	}
+	submit(t, p, acct(9), 5, 0, Future) // room again
+	checkInvariants(t, p)
+}
+
+// ExpireFuture drops what stayed Future for the TTL, counted from the first
+// sweep that saw it; Ready operations and those readied in time stay.
+func TestExpireFuture(t *testing.T) {
+	p := newPool(t, Config{FutureTTL: time.Minute})
+	t0 := time.Unix(1_000_000, 0)
+	h0 := submit(t, p, alice, 0, 0, Ready)
+	h2 := submit(t, p, alice, 2, 0, Future)
+	hb := submit(t, p, bob, 7, 0, Future)
+	w2, wb := p.Subscribe(h2), p.Subscribe(hb)
+	wantEvents(t, w2, Future)
+	wantEvents(t, wb, Future)
+	if n := p.ExpireFuture(t0); n != 0 { // the first sweep stamps them
+		t.Fatalf("first sweep dropped %d", n)
+	}
+	if n := p.ExpireFuture(t0.Add(time.Minute)); n != 0 {
+		t.Fatalf("at the TTL dropped %d", n)
+	}
+	submit(t, p, alice, 1, 0, Ready) // closes alice's gap: 2 is Ready now
+	wantEvents(t, w2, Ready)
+	if n := p.ExpireFuture(t0.Add(time.Minute + time.Second)); n != 1 {
+		t.Fatalf("after the TTL dropped %d, want bob's 1", n)
+	}
+	if evs := wantEvents(t, wb, Dropped); !strings.Contains(evs[0].Reason, "lower nonce") {
+		t.Errorf("reason %q", evs[0].Reason)
+	}
+	if _, ok := p.Get(hb); ok {
+		t.Error("the expired operation is still pooled")
+	}
+	for _, h := range [][32]byte{h0, h2} {
+		if _, ok := p.Get(h); !ok {
+			t.Error("a Ready operation expired")
+		}
+	}
+	if p.FutureLen() != 0 || len(p.accounts) != 1 {
+		t.Errorf("future %d, accounts %d", p.FutureLen(), len(p.accounts))
+	}
+	checkInvariants(t, p)
 }

@@ -57,6 +57,14 @@ const (
 	MaxEncryptedBeneficiarySize = 4 << 10
 	// MaxShardEnclaves bounds the entries of one shard's status.
 	MaxShardEnclaves = 256
+	// MaxShardCallsPerBlock bounds a shard's invoke and shield_funds calls
+	// in one parentchain block. The shard's validateers execute a
+	// parentchain block's calls in one sidechain block (never split), so
+	// the bound keeps that block within the sidechain's operations limit
+	// (enclave.MaxOperationsPerBlock, 4,000) and its time budget (each
+	// call is decrypted: about 0.1 ms). A call beyond it is refused, in
+	// CheckTx already; it goes into a later block.
+	MaxShardCallsPerBlock = 1000
 )
 
 // BondingAccountDomain prefixes the shard id in the bonding account's hash.
@@ -78,6 +86,7 @@ var (
 	ErrShardClaimRefused        = types.NewError(ModuleName, 12, "ShardClaimRefused", "a shard without configuration can only be claimed by an enclave whose mrenclave is the shard id, or created by root while not in use")
 	ErrPayoutSeqReused          = types.NewError(ModuleName, 14, "PayoutSeqReused", "the shard already paid another call under this unshielding sequence number (the sender's state forked from an old copy)")
 	ErrPayoutNotSeen            = types.NewError(ModuleName, 13, "PayoutNotSeen", "the enclave has not verified the shard's previous payout (its state may be an old copy)")
+	ErrShardBlockFull           = types.NewError(ModuleName, 15, "ShardBlockFull", "this block holds the most invoke and shield_funds calls a shard takes in one block; send the call again after the next block")
 )
 
 var (
@@ -86,7 +95,39 @@ var (
 	prefixUnshield  = []byte("enclavebridge/unshield/")
 	prefixPayouts   = []byte("enclavebridge/payouts/")
 	prefixPayoutSeq = []byte("enclavebridge/payoutseq/")
+	prefixCalls     = []byte("enclavebridge/calls/")
 )
+
+// shardCalls counts a shard's invoke and shield_funds calls in one block.
+type shardCalls struct {
+	Height int64  `cbor:"1,keyasint"`
+	Count  uint32 `cbor:"2,keyasint"`
+}
+
+// shardCallsNow returns the count of shard's calls in the current block.
+func shardCallsNow(ctx *types.Context, shard sidechain.ShardID) shardCalls {
+	var c shardCalls
+	if ctx.Get(shardKey(prefixCalls, shard), &c) && c.Height == ctx.Block.Height {
+		return c
+	}
+	return shardCalls{Height: ctx.Block.Height}
+}
+
+// shardCallAllowed refuses a call of shard with ErrShardBlockFull once the
+// current block holds MaxShardCallsPerBlock of them.
+func shardCallAllowed(ctx *types.Context, shard sidechain.ShardID) error {
+	if c := shardCallsNow(ctx, shard); c.Count >= MaxShardCallsPerBlock {
+		return ErrShardBlockFull.Wrap("shard %s: %d calls at height %d", shard, c.Count, c.Height)
+	}
+	return nil
+}
+
+// countShardCall counts one more call of shard in the current block.
+func countShardCall(ctx *types.Context, shard sidechain.ShardID) {
+	c := shardCallsNow(ctx, shard)
+	c.Count++
+	ctx.Set(shardKey(prefixCalls, shard), c)
+}
 
 func shardKey(prefix []byte, shard sidechain.ShardID) []byte {
 	return append(append([]byte{}, prefix...), shard[:]...)
@@ -443,6 +484,10 @@ func (m *Module) invoke(ctx *types.Context, a InvokeArgs) error {
 	if err := checkPayload("ciphertext", a.Ciphertext, MaxInvocationSize); err != nil {
 		return err
 	}
+	if err := shardCallAllowed(ctx, a.Shard); err != nil {
+		return err
+	}
+	countShardCall(ctx, a.Shard)
 	h := sha256.Sum256(a.Ciphertext)
 	ctx.Event(ModuleName, "IndirectInvocationRegistered",
 		"shard", a.Shard, "sender", ctx.Origin.Signer, "ciphertext_hash", hex0x(h[:]), "size", len(a.Ciphertext))
@@ -459,9 +504,13 @@ func (m *Module) shieldFunds(ctx *types.Context, a ShieldFundsArgs) error {
 	if a.Amount.IsZero() {
 		return ErrZeroAmount
 	}
+	if err := shardCallAllowed(ctx, a.Shard); err != nil {
+		return err
+	}
 	if err := m.bal.Transfer(ctx, ctx.Origin.Signer, BondingAccount(a.Shard), a.Amount); err != nil {
 		return err
 	}
+	countShardCall(ctx, a.Shard)
 	ctx.Event(ModuleName, "ShieldFunds",
 		"shard", a.Shard, "encrypted_beneficiary", hex0x(a.EncryptedBeneficiary), "amount", a.Amount, "from", ctx.Origin.Signer)
 	return nil

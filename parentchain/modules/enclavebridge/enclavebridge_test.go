@@ -305,8 +305,8 @@ func TestInvoke(t *testing.T) {
 	h := sha256.Sum256(ct)
 	wantEvents(t, ctx.Events(), types.NewEvent(ModuleName, "IndirectInvocationRegistered",
 		"shard", shardA, "sender", alice, "ciphertext_hash", fmt.Sprintf("0x%x", h), "size", len(ct)))
-	if child.Len() != 0 {
-		t.Fatal("invoke wrote state")
+	if child.Len() != 1 { // the shard's call count of this block
+		t.Fatalf("invoke wrote %d state keys", child.Len())
 	}
 
 	_, err = e.exec(alice, "invoke", InvokeArgs{Shard: shardA})
@@ -315,6 +315,43 @@ func TestInvoke(t *testing.T) {
 	wantErr(t, err, ErrPayloadTooLarge)
 	if _, err := e.exec(alice, "invoke", InvokeArgs{Shard: shardA, Ciphertext: make([]byte, MaxInvocationSize)}); err != nil {
 		t.Fatalf("max size: %v", err)
+	}
+}
+
+// A shard takes at most MaxShardCallsPerBlock invoke and shield_funds calls
+// in one block, together; the next block takes more, and another shard's
+// calls are counted apart.
+func TestShardCallsPerBlockAreBounded(t *testing.T) {
+	e := newEnv(t)
+	e.mustConfirm(e1, shardA)
+	e.mustConfirm(e3, shardB)
+	ct := []byte("encrypted trusted operation")
+	shield := ShieldFundsArgs{Shard: shardA, EncryptedBeneficiary: []byte{1}, Amount: types.NewBalance(1)}
+	for i := range MaxShardCallsPerBlock {
+		var err error
+		if i%2 == 0 {
+			_, err = e.exec(alice, "invoke", InvokeArgs{Shard: shardA, Ciphertext: ct})
+		} else {
+			_, err = e.exec(alice, "shield_funds", shield)
+		}
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	bonded := e.free(BondingAccount(shardA))
+	_, err := e.exec(alice, "invoke", InvokeArgs{Shard: shardA, Ciphertext: ct})
+	wantErr(t, err, ErrShardBlockFull)
+	_, err = e.exec(alice, "shield_funds", shield)
+	wantErr(t, err, ErrShardBlockFull)
+	if got := e.free(BondingAccount(shardA)); got != bonded {
+		t.Fatalf("a refused shield_funds moved funds: bonded %s, was %s", got, bonded)
+	}
+	if _, err := e.exec(alice, "invoke", InvokeArgs{Shard: shardB, Ciphertext: ct}); err != nil {
+		t.Fatalf("another shard's call: %v", err)
+	}
+	e.commit()
+	if _, err := e.exec(alice, "invoke", InvokeArgs{Shard: shardA, Ciphertext: ct}); err != nil {
+		t.Fatalf("the next block: %v", err)
 	}
 }
 
