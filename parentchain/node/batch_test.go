@@ -27,12 +27,12 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// A dev node answers a JSON-RPC batch of broadcasts element by element, in
-// order, and the client reads each element's refusal (CometBFT's own client
-// drops them); a batch over MaxRequestBatchSize is refused as a whole.
-func TestDevNodeAnswersBatchedBroadcasts(t *testing.T) {
+// startDevNode runs a dev node on free ports until the test ends and
+// returns a client of its RPC, its chain and its RPC address.
+func startDevNode(t *testing.T) (*client.Client, types.Chain, string) {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("starts a node")
+		t.Skip("starts a node (not in -short)")
 	}
 	cfg := node.DefaultConfig(t.TempDir())
 	cfg.RPCPort, cfg.P2PPort, cfg.PrometheusPort = freePort(t), freePort(t), 0
@@ -54,18 +54,30 @@ func TestDevNodeAnswersBatchedBroadcasts(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	c, err := client.Dial("http://127.0.0.1:" + strconv.Itoa(cfg.RPCPort))
+	addr := "http://127.0.0.1:" + strconv.Itoa(cfg.RPCPort)
+	c, err := client.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var chain types.Chain
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if chain, err = c.Chain(ctx); err == nil {
-			break
+		chain, err := c.Chain(ctx)
+		if err == nil {
+			return c, chain, addr
 		}
-		// Polls until the node serves its RPC; no deadline but go test's.
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not serve its RPC within a minute: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling, with the deadline above
 	}
+}
+
+// A dev node answers a JSON-RPC batch of broadcasts element by element, in
+// order, and the client reads each element's refusal (CometBFT's own client
+// drops them); a batch over MaxRequestBatchSize is refused as a whole.
+func TestDevNodeAnswersBatchedBroadcasts(t *testing.T) {
+	c, chain, _ := startDevNode(t)
+	ctx := context.Background()
 	alice, _ := account.DevPair("//Alice")
 	call, _ := types.NewCall(c.Codec(), balances.ModuleName, "transfer", balances.TransferArgs{Dest: alice.ID(), Amount: types.NewBalance(1)})
 	bob, _ := account.DevPair("//Bob")

@@ -34,6 +34,34 @@ import (
 // stays bounded by max_body_bytes (1 MB).
 const MaxRequestBatchSize = 100
 
+// The node's RPC and mempool limits, set here rather than left to
+// CometBFT's defaults (docs/parentchain.md, "Limits"). A request beyond one
+// is refused and the node serves on.
+const (
+	// MaxRPCConnections bounds the RPC's open connections (HTTP and
+	// websocket); more wait in the listener's backlog.
+	MaxRPCConnections = 2000
+	// MaxRPCBodyBytes bounds one HTTP request body or websocket message
+	// (a batch of 100 broadcasts of 1–2 KiB transactions fits).
+	MaxRPCBodyBytes = 1 << 20
+	// MaxRPCHeaderBytes bounds an HTTP request's header.
+	MaxRPCHeaderBytes = 64 << 10
+	// MaxSubscriptionClients and MaxSubscriptionsPerClient bound the
+	// websocket event subscriptions; a subscriber too slow to take its
+	// events is disconnected (CloseOnSlowClient) rather than buffered.
+	MaxSubscriptionClients    = 1000
+	MaxSubscriptionsPerClient = 100
+	// MaxTxBytes bounds one transaction: the largest call, an invoke of
+	// 16 KiB (enclavebridge.MaxInvocationSize), with room for its
+	// envelope.
+	MaxTxBytes = 64 << 10
+	// MaxMempoolBytes bounds the mempool's transactions in bytes, beside
+	// its count (--mempool-size).
+	MaxMempoolBytes = 256 << 20
+	// BroadcastTxCommitTimeout bounds broadcast_tx_commit's wait.
+	BroadcastTxCommitTimeout = 30 * time.Second
+)
+
 // cometConfig turns our configuration into CometBFT's.
 func cometConfig(c Config) *cmtcfg.Config {
 	cc := cmtcfg.DefaultConfig()
@@ -44,10 +72,13 @@ func cometConfig(c Config) *cmtcfg.Config {
 		host = "0.0.0.0"
 	}
 	cc.RPC.ListenAddress = "tcp://" + net.JoinHostPort(host, strconv.Itoa(c.RPCPort))
-	cc.RPC.MaxSubscriptionClients = 1000
-	cc.RPC.MaxSubscriptionsPerClient = 100
-	cc.RPC.MaxOpenConnections = 2000
-	cc.RPC.TimeoutBroadcastTxCommit = 30 * time.Second
+	cc.RPC.MaxSubscriptionClients = MaxSubscriptionClients
+	cc.RPC.MaxSubscriptionsPerClient = MaxSubscriptionsPerClient
+	cc.RPC.CloseOnSlowClient = true
+	cc.RPC.MaxOpenConnections = MaxRPCConnections
+	cc.RPC.MaxBodyBytes = MaxRPCBodyBytes
+	cc.RPC.MaxHeaderBytes = MaxRPCHeaderBytes
+	cc.RPC.TimeoutBroadcastTxCommit = BroadcastTxCommitTimeout
 	cc.RPC.PprofListenAddress = c.PprofAddr // "" leaves it off
 	cc.RPC.MaxRequestBatchSize = MaxRequestBatchSize
 	cc.P2P.ListenAddress = "tcp://0.0.0.0:" + strconv.Itoa(c.P2PPort)
@@ -58,7 +89,8 @@ func cometConfig(c Config) *cmtcfg.Config {
 	cc.Consensus.TimeoutCommit = time.Duration(c.BlockTime)
 	cc.Mempool.Size = c.MempoolSize
 	cc.Mempool.CacheSize = 2 * c.MempoolSize
-	cc.Mempool.MaxTxsBytes = 1 << 30
+	cc.Mempool.MaxTxsBytes = MaxMempoolBytes
+	cc.Mempool.MaxTxBytes = MaxTxBytes
 	cc.TxIndex.Indexer = "kv"
 	// We serve Prometheus ourselves, CometBFT's metrics beside our own.
 	cc.Instrumentation.Prometheus = false

@@ -47,7 +47,7 @@ func TestMempoolConnectionIsNotSerialized(t *testing.T) {
 	}
 }
 
-func TestCometConfigPprofAndBatches(t *testing.T) {
+func TestCometConfigLimits(t *testing.T) {
 	c := DefaultConfig(t.TempDir())
 	cc := cometConfig(c)
 	if cc.RPC.PprofListenAddress != "" {
@@ -55,6 +55,25 @@ func TestCometConfigPprofAndBatches(t *testing.T) {
 	}
 	if cc.RPC.MaxRequestBatchSize != MaxRequestBatchSize {
 		t.Errorf("max request batch size %d, want %d", cc.RPC.MaxRequestBatchSize, MaxRequestBatchSize)
+	}
+	for name, c := range map[string][2]int64{
+		"max_open_connections":         {int64(cc.RPC.MaxOpenConnections), MaxRPCConnections},
+		"max_body_bytes":               {cc.RPC.MaxBodyBytes, MaxRPCBodyBytes},
+		"max_header_bytes":             {int64(cc.RPC.MaxHeaderBytes), MaxRPCHeaderBytes},
+		"max_subscription_clients":     {int64(cc.RPC.MaxSubscriptionClients), MaxSubscriptionClients},
+		"max_subscriptions_per_client": {int64(cc.RPC.MaxSubscriptionsPerClient), MaxSubscriptionsPerClient},
+		"mempool max_tx_bytes":         {int64(cc.Mempool.MaxTxBytes), MaxTxBytes},
+		"mempool max_txs_bytes":        {cc.Mempool.MaxTxsBytes, MaxMempoolBytes},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("%s = %d, want %d", name, c[0], c[1])
+		}
+	}
+	if !cc.RPC.CloseOnSlowClient {
+		t.Error("a slow websocket subscriber is buffered, not disconnected")
+	}
+	if err := cc.ValidateBasic(); err != nil {
+		t.Errorf("CometBFT refuses the configuration: %v", err)
 	}
 	c.PprofAddr = "127.0.0.1:6060"
 	if got := cometConfig(c).RPC.PprofListenAddress; got != c.PprofAddr {
