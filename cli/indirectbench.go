@@ -171,6 +171,7 @@ type indirectRun struct {
 	submitted   []atomic.Int64    // per account: extrinsics the node accepted (a prefix of its nonces)
 	refused     atomic.Int64      // extrinsics the node refused
 	skipped     atomic.Int64      // not sent after an earlier one of the account was refused
+	resent      atomic.Int64      // sent again after enclavebridge.ShardBlockFull
 	problemMu   sync.Mutex        // guards problems
 	problems    []string          // the first refusals
 	seen        []uint64          // per account: the calls seen taking effect (the poller's)
@@ -469,7 +470,7 @@ func (r *indirectRun) send(ctx context.Context) (elapsed, sent time.Duration, er
 						continue
 					}
 					r.submitAt[i][c] = time.Now()
-					if err := r.node.Broadcast(ctx, r.txs[i][c]); err != nil {
+					if err := r.broadcast(ctx, r.txs[i][c]); err != nil {
 						r.refused.Add(1)
 						r.problem(fmt.Sprintf("account %d call %d refused", i, c), err)
 						continue
@@ -481,7 +482,8 @@ func (r *indirectRun) send(ctx context.Context) (elapsed, sent time.Duration, er
 		}()
 	}
 	progress := func() string {
-		return fmt.Sprintf("  %s: sent %d/%d (%d refused), executed %d", indirectSince(start), sentCount.Load(), total, r.refused.Load(), r.executed.Load())
+		return fmt.Sprintf("  %s: sent %d/%d (%d refused, %d sent again: the shard's calls in a parentchain block were full), executed %d",
+			indirectSince(start), sentCount.Load(), total, r.refused.Load(), r.resent.Load(), r.executed.Load())
 	}
 	waitWithProgress(&wg, r.out, progress)
 	sent = time.Since(start)
@@ -959,4 +961,23 @@ func (r *indirectRun) report(ctx context.Context, elapsed, sent time.Duration, c
 		return fmt.Errorf("benchmark-indirect: %s", strings.Join(failures, "; "))
 	}
 	return nil
+}
+
+// broadcast sends tx; while the node refuses it because the shard's calls
+// in the next parentchain block are full (enclavebridge.ShardBlockFull,
+// at most MaxShardCallsPerBlock a block), it sends it again a little later,
+// as a client of the chain should.
+func (r *indirectRun) broadcast(ctx context.Context, tx []byte) error {
+	for {
+		err := r.node.Broadcast(ctx, tx)
+		if !errors.Is(err, enclavebridge.ErrShardBlockFull) {
+			return err
+		}
+		r.resent.Add(1)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond): // back-off, a tenth of a block
+		}
+	}
 }
