@@ -3,7 +3,7 @@ GO ?= go
 BIN ?= bin
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build test check lint demo bench bench-sidechain bench-parentchain fuzz clean
+.PHONY: build test check lint demo bench bench-sidechain bench-parentchain fuzz faults clean
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -39,10 +39,17 @@ bench-sidechain: build
 bench-parentchain: build
 	./scripts/bench-parentchain.sh
 
-# Runs every fuzz target for FUZZTIME each (corpora in testdata/fuzz).
+# Runs every fuzz target for FUZZTIME each (corpora in testdata/fuzz) with
+# FUZZPARALLEL workers (default: all cores) and prints a summary.
 FUZZTIME ?= 20s
+FUZZPARALLEL ?=
 fuzz:
-	./scripts/fuzz.sh $(FUZZTIME)
+	FUZZPARALLEL=$(FUZZPARALLEL) ./scripts/fuzz.sh $(FUZZTIME)
+
+# The fault-injection scenarios of docs/RELIABILITY.md (long versions), all of them three
+# times in a row, each ending with integritee-cli check-invariants (about an hour).
+faults:
+	./scripts/faults.sh all 3
 
 clean:
 	rm -rf $(BIN)

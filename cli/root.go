@@ -82,6 +82,7 @@ Amounts are integers of planck: 1 TEER = 1000000000000 planck.`,
 		benchTransfersCmd(e),
 		shieldFundsCmd(w),
 		trustedCmd(w),
+		checkInvariantsCmd(w),
 	)
 	return root
 }

@@ -106,6 +106,7 @@ type benchOptions struct {
 	metrics             []string
 	maxErrors           int
 	root                string
+	seenFile            string // --seen-file: operations seen InSidechainBlock
 }
 
 // check validates the flags before anything dials; changed tells which
@@ -246,6 +247,7 @@ first. It always uses direct invocation.`,
 	f.StringSliceVar(&o.metrics, "metrics", nil, "validateers' Prometheus endpoints, e.g. http://127.0.0.1:8787/metrics; repeat or separate with commas")
 	f.IntVar(&o.maxErrors, "max-errors", o.maxErrors, "stop submitting once more than this many operations were refused (the run fails on any refusal regardless)")
 	f.StringVar(&o.root, "root", o.root, "the sidechain's root account, which funds the accounts")
+	f.StringVar(&o.seenFile, "seen-file", "", "write \"<operation hash> <block hash>\" for every operation seen InSidechainBlock (funding included), for check-invariants --seen")
 	return cmd
 }
 
@@ -271,10 +273,16 @@ type benchRun struct {
 	pairs     []*account.Pair
 	fund      balance.Balance
 	issuance0 *big.Int // total issuance before the funding, if read
+	seen      *seenLog // --seen-file; nil: none
 }
 
-func (t *trustedEnv) benchmark(ctx context.Context, o benchOptions) error {
-	b := &benchRun{t: t, o: o, out: t.out, run: time.Now().UnixNano()}
+func (t *trustedEnv) benchmark(ctx context.Context, o benchOptions) (err error) {
+	seen, err := createSeenLog(o.seenFile)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, seen.Close()) }()
+	b := &benchRun{t: t, o: o, out: t.out, run: time.Now().UnixNano(), seen: seen}
 	defer b.close()
 	if err := b.connect(ctx); err != nil {
 		return err
@@ -511,7 +519,7 @@ func (b *benchRun) setBalances(ctx context.Context, ids []account.ID, amount bal
 		len(ids), what, amount, b.root.ID(), fundBatch, len(conns))
 	q := &opQueue{ops: ops, name: func(i int) string { return fmt.Sprintf("set-balance of %s %d", what, i) }}
 	l := &loader{
-		shard: b.s.shard, timeout: b.t.timeout, out: b.out,
+		shard: b.s.shard, timeout: b.t.timeout, out: b.out, seen: b.seen,
 		window: fundOutstanding / len(conns), batch: fundBatch, stop: make(chan struct{}),
 	}
 	l.tally.printTo = b.out
@@ -724,6 +732,7 @@ type loader struct {
 	out       io.Writer
 	window    int
 	batch     int
+	seen      *seenLog // records the operations seen InSidechainBlock; nil: none
 
 	tally tally
 
@@ -835,7 +844,7 @@ func (l *loader) send(ctx context.Context, c *rpcclient.Client, q *opQueue, firs
 		}
 		accepted++
 		l.tally.submitted.Add(1)
-		go l.watch(ctx, s.Watch, sent, what, done)
+		go l.watch(ctx, s.Hash, s.Watch, sent, what, done)
 	}
 	return accepted
 }
@@ -843,7 +852,7 @@ func (l *loader) send(ctx context.Context, c *rpcclient.Client, q *opQueue, firs
 // watch follows an operation's statuses until InSidechainBlock (or
 // Finalized, if a lagging reader lost the former), Invalid or Dropped, or
 // until --timeout after its submission, and then frees its window slot.
-func (l *loader) watch(ctx context.Context, ch <-chan trustedrpc.Status, sent time.Time, what string, done chan<- struct{}) {
+func (l *loader) watch(ctx context.Context, hash string, ch <-chan trustedrpc.Status, sent time.Time, what string, done chan<- struct{}) {
 	defer func() { done <- struct{}{} }()
 	timer := time.NewTimer(time.Until(sent.Add(l.timeout)))
 	defer timer.Stop()
@@ -859,6 +868,7 @@ func (l *loader) watch(ctx context.Context, ch <-chan trustedrpc.Status, sent ti
 			switch st.Kind {
 			case trustedrpc.InSidechainBlock, trustedrpc.Finalized:
 				now := time.Now()
+				l.seen.record(hash, st.BlockHash)
 				l.tally.executed(now, now.Sub(sent))
 				return
 			case trustedrpc.Invalid:
@@ -884,7 +894,7 @@ func (l *loader) watch(ctx context.Context, ch <-chan trustedrpc.Status, sent ti
 func (b *benchRun) load(ctx context.Context, queues []*opQueue) *loader {
 	o := b.o
 	l := &loader{
-		shard: b.s.shard, encrypted: o.mode == benchEncrypted, timeout: b.t.timeout, out: b.out,
+		shard: b.s.shard, encrypted: o.mode == benchEncrypted, timeout: b.t.timeout, out: b.out, seen: b.seen,
 		window: o.window, batch: o.batch, stop: make(chan struct{}),
 	}
 	batch := fmt.Sprintf("batches of %d (author_submitAndWatchTrustedOperations)", o.batch)

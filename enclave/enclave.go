@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cmttypes "github.com/cometbft/cometbft/types"
@@ -100,21 +101,30 @@ type Enclave struct {
 	// production or on the parentchain. Writers hold mu too. The state
 	// itself is safe for concurrent use.
 	stateMu sync.RWMutex
+	// headView is the head's header for chain_getHeader, published at
+	// every head change (publishHeadLocked) and read without mu, so that
+	// the header is served while mu is held across a slow node call.
+	headView atomic.Pointer[rpc.Header]
 
-	mu          sync.Mutex
-	state       *stf.State
-	stateHash   [32]byte
-	head        *sidechain.Block // nil before the first block
-	headHash    sidechain.Hash
-	lc          *lightclient.Client
-	sync        syncMeta
-	heads       map[int64]verifiedHead // recent verified parentchain blocks
-	halted      error                  // set while the state is found behind the chain (haltLocked)
-	viewLive    bool                   // the view was read in this run (not restored from sealed progress)
-	warnedJoin  bool                   // logged once that a fresh enclave must join
-	confirms    []types.Call           // parentchain confirmations due after the next commit
-	queue       blockQueue             // peers' blocks that wait for a parent or a parentchain block
-	heartbeatAt int64                  // parentchain height of the last heartbeat sent
+	mu        sync.Mutex
+	state     *stf.State
+	stateHash [32]byte
+	head      *sidechain.Block // nil before the first block
+	headHash  sidechain.Hash
+	lc        *lightclient.Client
+	sync      syncMeta
+	heads     map[int64]verifiedHead // recent verified parentchain blocks
+	halted    error                  // set while the state is found behind the chain (haltLocked)
+	// failed is set when a block's commit failed after its state was
+	// applied (failLocked): the state in memory may be ahead of what is
+	// stored, so the enclave imports and authors nothing more; the host
+	// stops, and a restart rebuilds the state from what is stored.
+	failed      error
+	viewLive    bool         // the view was read in this run (not restored from sealed progress)
+	warnedJoin  bool         // logged once that a fresh enclave must join
+	confirms    []types.Call // parentchain confirmations due after the next commit
+	queue       blockQueue   // peers' blocks that wait for a parent or a parentchain block
+	heartbeatAt int64        // parentchain height of the last heartbeat sent
 	lastSlot    uint64
 	// watchesExpired is when OnSlot last ended overdue watches.
 	watchesExpired time.Time
@@ -154,6 +164,10 @@ type syncMeta struct {
 	// Taken holds inbox entries that blocks took, until a block at or above
 	// them is anchored: a fork's rollback gives them back.
 	Taken []l1Block `cbor:"9,keyasint,omitempty"`
+	// JoinedAt is the number of the head block this enclave joined the
+	// shard with over mutual attestation (0: it did not join): it holds
+	// no block below it, and took the state there as the shard's.
+	JoinedAt uint64 `cbor:"10,keyasint,omitempty"`
 }
 
 // Stats are counters the host exports as metrics.

@@ -1034,6 +1034,9 @@ func TestImportRefusesBadBlocksAndKeepsTheHead(t *testing.T) {
 		{"number skips one (queued for its parent)", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Number += 1 }), ErrBlockAhead},
 		{"number of the head (a competing block)", next(author, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Number = head.Number }), ErrCompetingBlock},
 		{"signed by a non-author", next(bob, nil), ErrBadBlock},
+		// A stranger's block at a held height is no competing block: it
+		// would start fork resolution (the bad-input catalogue's finding).
+		{"a stranger's block at the head's number", next(bob, func(hd *sidechain.Header, _ *sidechain.BlockData) { hd.Number = head.Number }), ErrBadBlock},
 		{"wrong state before", next(author, func(_ *sidechain.Header, d *sidechain.BlockData) { d.StateHashBefore = sidechain.Hash{1} }), ErrBadBlock},
 		{"wrong state after", next(author, func(_ *sidechain.Header, d *sidechain.BlockData) { d.StateHashAfter = sidechain.Hash{1} }), ErrBadBlock},
 		{"diff under another key", next(author, func(_ *sidechain.Header, d *sidechain.BlockData) {

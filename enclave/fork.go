@@ -110,13 +110,25 @@ func (e *Enclave) ResolveFork(ctx context.Context, raws [][]byte) (bool, error) 
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	div := -1
+	if e.failed != nil {
+		return false, e.failed
+	}
+	div, first := -1, true
 	for i, b := range blocks {
+		if b.Header.Number < e.sync.JoinedAt {
+			// History before this enclave's join: it holds none of it
+			// and took the state at its join head as the shard's.
+			continue
+		}
 		if h, ok := e.blockHashAtLocked(b.Header.Number); ok && h == e.sc.Hash(b) {
+			first = false
 			continue // common
 		}
 		if ph, ok := e.blockHashAtLocked(b.Header.Number - 1); !ok || ph != b.Header.ParentHash {
-			if i == 0 {
+			if b.Header.Number == e.sync.JoinedAt {
+				return false, ErrBadBlock.Wrap("fork block %d: the branch leaves this enclave's chain at or below its join head %d, which it cannot roll back", b.Header.Number, e.sync.JoinedAt)
+			}
+			if first {
 				return false, ErrForkAncestor.Wrap("block %d's parent is not this enclave's block %d", b.Header.Number, b.Header.Number-1)
 			}
 			return false, ErrBadBlock.Wrap("fork block %d does not extend this enclave's chain", b.Header.Number)
@@ -138,6 +150,10 @@ func (e *Enclave) ResolveFork(ctx context.Context, raws [][]byte) (bool, error) 
 	if err != nil {
 		return false, fmt.Errorf("enclave: fork: own block %d: %w", ancestor+1, err)
 	}
+	if err := e.checkChallengerLocked(ancestor, ours, theirs[0]); err != nil {
+		e.forkAt = 0
+		return false, err
+	}
 	if !e.theirsWinsLocked(ours, theirs) {
 		e.forkAt = 0
 		e.log.Info("fork: this enclave's branch wins; keeping it", "ancestor", ancestor, "ours", e.sc.Hash(ours), "theirs", e.sc.Hash(theirs[0]))
@@ -148,6 +164,31 @@ func (e *Enclave) ResolveFork(ctx context.Context, raws [][]byte) (bool, error) 
 	}
 	e.forkAt = 0
 	return true, e.importBranchLocked(ctx, theirs, raws)
+}
+
+// checkChallengerLocked checks, before the fork choice, what importing
+// theirs (the first block of a competing branch, a child of the ancestor
+// as ours is) after a rollback would check of it that does not depend on
+// the head: that it continues the same state (its state hash before is
+// ours's), that its slot is after the ancestor's, and that its author may
+// author that slot. Anyone can sign a block with an earlier slot or a
+// lower hash; without this check such a block would win the fork choice,
+// roll this enclave back and then fail to import, leaving it without its
+// blocks.
+func (e *Enclave) checkChallengerLocked(ancestor uint64, ours, theirs *sidechain.Block) error {
+	if theirs.Data.StateHashBefore != ours.Data.StateHashBefore {
+		return ErrBadBlock.Wrap("fork block %d: state hash before %s is not the common ancestor's", theirs.Header.Number, theirs.Data.StateHashBefore)
+	}
+	if ancestor > 0 {
+		a, err := e.blockAtLocked(ancestor)
+		if err != nil {
+			return fmt.Errorf("enclave: fork: own block %d: %w", ancestor, err)
+		}
+		if e.slotOf(theirs) <= e.slotOf(a) {
+			return ErrBadBlock.Wrap("fork block %d: slot %d is not after its parent's", theirs.Header.Number, e.slotOf(theirs))
+		}
+	}
+	return e.checkAuthorLocked(theirs)
 }
 
 // theirsWinsLocked is the fork choice between this enclave's block ours
@@ -215,6 +256,7 @@ func (e *Enclave) rollbackLocked(n uint64) error {
 	if head != nil {
 		e.headHash = e.sc.Hash(head)
 	}
+	e.publishHeadLocked()
 	e.untakeLocked(e.headL1Locked())
 	if n > 0 {
 		if err := e.sealProgressLocked(n); err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave/stf"
 )
 
@@ -181,5 +182,68 @@ func TestPrimaryKeepsTheBranchItSentForConfirmation(t *testing.T) {
 	balancesAre(t, "A's branch", dave, teer(9), a, b)
 	if got := balance(t, b.e, bob); got != "0" {
 		t.Fatalf("Bob on B: %s, want 0 (B's branch lost)", got)
+	}
+}
+
+// TestJoinedValidateerResolvesAForkAboveItsJoinHead: B joined at block 3
+// and holds no block below it. A fork at block 4 is resolved on B's side
+// too, though the host hands over A's blocks from further down (it fetches
+// from below the competing height): those are B's join history, not a
+// divergence. (Before, B took A's block 1 for the divergence, failed to
+// find its own block 1, and never resolved the fork: the shard split, as
+// the wipe-validateer fault scenario found.)
+func TestJoinedValidateerResolvesAForkAboveItsJoinHead(t *testing.T) {
+	a := newChainEnv(t)
+	a.register()
+	alice, bob := dev(t, "Alice"), dev(t, "Bob")
+	mustBlock(t, a.e, 1)
+	submit(t, a.e, alice, setBalance(bob.ID(), teer(1)), 0)
+	mustBlock(t, a.e, 2)
+	submit(t, a.e, alice, setBalance(bob.ID(), teer(2)), 1)
+	mustBlock(t, a.e, 3)
+	b := a.peer("v1")
+	a.registerPeer(b)
+	if err := a.join(b); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	if n := header(t, b.e).Header.Number; n != 3 {
+		t.Fatalf("B joined at block %d, want 3", n)
+	}
+	envs := []*chainEnv{a, b}
+	want := []account.ID{a.e.Signer(), b.e.Signer()}
+	for i := 0; !slices.Equal(viewOf(a.e).Authorities, want) || !slices.Equal(viewOf(b.e).Authorities, want); i++ {
+		if i == 6 {
+			t.Fatalf("authorities A %v, B %v; want %v", viewOf(a.e).Authorities, viewOf(b.e).Authorities, want)
+		}
+		round(t, envs)
+	}
+
+	// The partition: each authors block 4 on block 3.
+	submit(t, a.e, alice, setBalance(bob.ID(), teer(3)), 2)
+	_, k := authorIn(t, a, 10)
+	submit(t, b.e, alice, setBalance(bob.ID(), teer(4)), 2)
+	authorIn(t, b, k)
+	if ha, hb := header(t, a.e), header(t, b.e); ha.Header.Number != 4 || hb.Header.Number != 4 || ha.Hash == hb.Hash {
+		t.Fatalf("no fork at 4: A %d %s, B %d %s", ha.Header.Number, ha.Hash, hb.Header.Number, hb.Hash)
+	}
+	// Healing: each gets the other's blocks from block 1 (or the lowest
+	// the other holds) up to its head.
+	bSwitched, err := b.e.ResolveFork(context.Background(), storedBlocks(t, a, 1, 4))
+	if err != nil {
+		t.Fatalf("B resolving against A's blocks 1..4: %v", err)
+	}
+	aSwitched, err := a.e.ResolveFork(context.Background(), storedBlocks(t, b, 3, 4))
+	if err != nil {
+		t.Fatalf("A resolving against B's blocks 3..4: %v", err)
+	}
+	if aSwitched == bSwitched {
+		t.Fatalf("switched: A %v, B %v; want exactly one", aSwitched, bSwitched)
+	}
+	sameShardState(t, "after the fork", a, b)
+
+	// Blocks only from below B's join head are its history: nothing to do.
+	forged := storedBlocks(t, a, 1, 3)
+	if _, err := b.e.ResolveFork(context.Background(), forged[:2]); err != nil {
+		t.Fatalf("blocks below B's join head only: %v", err)
 	}
 }

@@ -34,6 +34,10 @@ import (
 // MaxProvisionSize bounds a provisioning message.
 const MaxProvisionSize = 256 << 20
 
+// muraReadChunk is how much of a message readMsg allocates before any of
+// it has arrived.
+const muraReadChunk = 64 << 10
+
 // muraTimeout bounds one provisioning exchange.
 const muraTimeout = 60 * time.Second
 
@@ -259,20 +263,22 @@ func (e *Enclave) install(p provision) error {
 	if err := e.keys.ImportShardSecrets(p.ShardSecrets); err != nil {
 		return fmt.Errorf("enclave: join: %w", err)
 	}
-	oldState, oldHash, oldInbox := e.state, e.stateHash, e.sync.Inbox
+	oldState, oldHash, oldInbox, oldJoined := e.state, e.stateHash, e.sync.Inbox, e.sync.JoinedAt
 	e.state, e.stateHash = st, p.StateHash
+	e.sync.JoinedAt = b.Header.Number
 	// The parentchain calls this enclave verified up to the head block's
 	// layer-one head are in the state it receives.
 	e.dropInboxThroughLocked(b.Data.LayerOneHead.Number)
 	if err := e.sealProgressLocked(b.Header.Number); err != nil {
-		e.state, e.stateHash, e.sync.Inbox = oldState, oldHash, oldInbox
+		e.state, e.stateHash, e.sync.Inbox, e.sync.JoinedAt = oldState, oldHash, oldInbox, oldJoined
 		return err
 	}
 	if err := e.host.StoreBlock(b, p.Block); err != nil {
-		e.state, e.stateHash, e.sync.Inbox = oldState, oldHash, oldInbox
+		e.state, e.stateHash, e.sync.Inbox, e.sync.JoinedAt = oldState, oldHash, oldInbox, oldJoined
 		return fmt.Errorf("enclave: join: store head block: %w", err)
 	}
 	e.head, e.headHash = b, e.sc.Hash(b)
+	e.publishHeadLocked()
 	e.lastSlot = e.slotOf(b)
 	e.trackOutboxLocked(b.Header.Number)
 	e.log.Info("joined the shard over mutual attestation", "block", b.Header.Number, "shielding_key_changed", true)
@@ -304,9 +310,18 @@ func readMsg(r io.Reader, e *Enclave, v any) error {
 	if size > MaxProvisionSize {
 		return fmt.Errorf("enclave: mu-ra message of %d bytes exceeds %d", size, MaxProvisionSize)
 	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(br, b); err != nil {
-		return fmt.Errorf("enclave: mu-ra read: %w", err)
+	// The buffer grows (doubling) as the bytes arrive: the length prefix
+	// alone does not make the enclave allocate up to MaxProvisionSize.
+	b := make([]byte, min(size, muraReadChunk))
+	for read := 0; ; {
+		n, err := io.ReadFull(br, b[read:])
+		if read += n; err != nil {
+			return fmt.Errorf("enclave: mu-ra read: %d of %d bytes: %w", read, size, err)
+		}
+		if read == int(size) {
+			break
+		}
+		b = append(b, make([]byte, min(len(b), int(size)-len(b)))...)
 	}
 	if err := e.codec.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("enclave: mu-ra message: %w", err)

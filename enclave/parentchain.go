@@ -30,6 +30,9 @@ func (e *Enclave) NextParentchainHeight() int64 {
 func (e *Enclave) ImportParentchainBlock(ctx context.Context, in lightclient.Input, now time.Time) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.failed != nil {
+		return e.failed
+	}
 	v, err := e.lc.Verify(in, now)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -60,6 +61,9 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		e.pool.ExpireWatches(now.Add(-MaxWatchAfterBlock))
 		// Operations that waited too long for a lower nonce leave.
 		e.pool.ExpireFuture(now)
+	}
+	if e.failed != nil {
+		return nil, e.failed
 	}
 	if e.halted != nil {
 		return nil, e.halted
@@ -170,10 +174,13 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		// The own block must import; if it does not, or the state was
 		// applied but not stored, stop and let a restart rebuild the state
 		// from storage.
-		return nil, fmt.Errorf("%w: %v", ErrCommitFailed, err)
+		if errors.Is(err, ErrCommitFailed) {
+			return nil, err // importLocked recorded it
+		}
+		return nil, e.failLocked(fmt.Errorf("%w: own block %d: %v", ErrCommitFailed, number, err))
 	}
 	if e.stateHash != after {
-		return nil, fmt.Errorf("%w: imported own block gives state hash %x, built %x", ErrCommitFailed, e.stateHash[:8], after[:8])
+		return nil, e.failLocked(fmt.Errorf("%w: imported own block gives state hash %x, built %x", ErrCommitFailed, e.stateHash[:8], after[:8]))
 	}
 	e.confirms = append(e.confirms, confirms...)
 	e.stats.BlocksProposed++
@@ -208,6 +215,7 @@ func (e *Enclave) commitLocked(ctx context.Context, b *sidechain.Block, raw []by
 		return fmt.Errorf("enclave: store block %d: %w", n, err)
 	}
 	e.head, e.headHash = b, e.sc.Hash(b)
+	e.publishHeadLocked()
 	if n == 1 || n%e.cfg.SnapshotInterval == 0 {
 		if err := e.snapshotLocked(n); err != nil {
 			e.log.Error("state snapshot failed", "block", n, "err", err)

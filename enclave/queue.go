@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
@@ -119,6 +120,9 @@ func (e *Enclave) behindLocked() bool {
 
 // importPeerLocked imports a peer's block, or queues it if it must wait.
 func (e *Enclave) importPeerLocked(ctx context.Context, b *sidechain.Block, raw []byte) error {
+	if e.failed != nil {
+		return e.failed
+	}
 	if err := e.checkShardOf(b); err != nil {
 		return err
 	}
@@ -126,7 +130,7 @@ func (e *Enclave) importPeerLocked(ctx context.Context, b *sidechain.Block, raw 
 	if b.Header.Number <= head {
 		return e.knownOrCompetingLocked(b)
 	}
-	if e.head != nil && !slices.Contains(e.sync.View.Members, b.Data.Author) && !slices.Contains(e.authoritiesAtLocked(e.sync.L1Number), b.Data.Author) {
+	if e.head != nil && !e.shardMemberLocked(b.Data.Author) {
 		return ErrBadBlock.Wrap("author %s is not an enclave of the shard", b.Data.Author)
 	}
 	if b.Header.Number == head+1 && e.head != nil && b.Header.ParentHash != e.headHash {
@@ -148,6 +152,12 @@ func (e *Enclave) importPeerLocked(ctx context.Context, b *sidechain.Block, raw 
 	return nil
 }
 
+// shardMemberLocked reports whether author is an enclave of the shard: a
+// member in the proven view, or an authority at the verified head.
+func (e *Enclave) shardMemberLocked(author account.ID) bool {
+	return slices.Contains(e.sync.View.Members, author) || slices.Contains(e.authoritiesAtLocked(e.sync.L1Number), author)
+}
+
 // waitLocked queues a block that must wait (why), or refuses it if the
 // queue is full.
 func (e *Enclave) waitLocked(b *sidechain.Block, raw []byte, why error) error {
@@ -162,6 +172,11 @@ func (e *Enclave) waitLocked(b *sidechain.Block, raw []byte, why error) error {
 func (e *Enclave) knownOrCompetingLocked(b *sidechain.Block) error {
 	if held, ok := e.blockHashAtLocked(b.Header.Number); ok && held == e.sc.Hash(b) {
 		return nil
+	}
+	if !e.shardMemberLocked(b.Data.Author) {
+		// Anyone can sign a block; only the shard's enclaves' blocks start
+		// fork resolution (fetching from every peer each slot).
+		return ErrBadBlock.Wrap("block %d: author %s is not an enclave of the shard", b.Header.Number, b.Data.Author)
 	}
 	e.noteForkLocked(b.Header.Number)
 	e.log.Warn("competing sidechain block: this enclave holds another block at its height; resolving the fork", "number", b.Header.Number, "author", b.Data.Author)

@@ -84,6 +84,7 @@ func (e *Enclave) restore() error {
 		return fmt.Errorf("enclave: restored state hash %x, head block says %x", e.stateHash[:8], head.Data.StateHashAfter[:8])
 	}
 	e.head, e.headHash = head, e.sc.Hash(head)
+	e.publishHeadLocked()
 	e.lastSlot = uint64(head.Data.Timestamp / e.cfg.SlotDuration.Milliseconds())
 	e.trackOutboxLocked(head.Header.Number)
 

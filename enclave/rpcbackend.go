@@ -251,13 +251,21 @@ func (r rpcBackend) LatestHeader(shard sidechain.ShardID) (rpc.Header, error) {
 	if err := r.checkShard(shard); err != nil {
 		return rpc.Header{}, err
 	}
-	e := r.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.head == nil {
+	h := r.e.headView.Load()
+	if h == nil {
 		return rpc.Header{}, ErrNoBlock
 	}
-	return rpc.Header{Header: e.head.Header, Hash: e.headHash, StateHash: e.head.Data.StateHashAfter}, nil
+	return *h, nil
+}
+
+// publishHeadLocked publishes the head's header for LatestHeader; every
+// change of e.head calls it.
+func (e *Enclave) publishHeadLocked() {
+	if e.head == nil {
+		e.headView.Store(nil)
+		return
+	}
+	e.headView.Store(&rpc.Header{Header: e.head.Header, Hash: e.headHash, StateHash: e.head.Data.StateHashAfter})
 }
 
 // ImportBlock implements rpc.Backend: a peer's block. A block queued to
@@ -300,6 +308,15 @@ func (e *Enclave) ImportBlock(raw []byte) error {
 	return e.importPeerLocked(context.Background(), b, raw)
 }
 
+// failLocked records a failed commit (e.failed) and returns err.
+func (e *Enclave) failLocked(err error) error {
+	if e.failed == nil {
+		e.log.Error("a block's commit failed after its state was applied: importing and authoring nothing more until a restart", "err", err)
+		e.failed = err
+	}
+	return err
+}
+
 // importLocked is the one import path, for peers' blocks and the enclave's
 // own: the import check, the state diff applied against the state hashes,
 // then the commit.
@@ -316,7 +333,7 @@ func (e *Enclave) importLocked(ctx context.Context, b *sidechain.Block, raw []by
 		hashes[i] = h
 	}
 	if err := e.commitLocked(ctx, b, raw, hashes); err != nil {
-		return fmt.Errorf("%w: %v", ErrCommitFailed, err)
+		return e.failLocked(fmt.Errorf("%w: block %d: %v", ErrCommitFailed, b.Header.Number, err))
 	}
 	if b.Data.Author != e.Signer() {
 		// A peer's block may have used nonces of operations pooled here
@@ -361,6 +378,20 @@ func (e *Enclave) checkBlockLocked(b *sidechain.Block) error {
 	if err := e.checkLayerOneHeadLocked(b); err != nil {
 		return err
 	}
+	if err := e.checkAuthorLocked(b); err != nil {
+		return err
+	}
+	if b.Data.StateHashBefore != sidechain.Hash(e.stateHash) {
+		return ErrBadBlock.Wrap("state hash before %s is not the head's", b.Data.StateHashBefore)
+	}
+	return nil
+}
+
+// checkAuthorLocked is the import check of a block's author: the author
+// of its slot among the shard's authorities at its layer-one head or, where
+// those are no longer provable (history), an enclave of the shard.
+func (e *Enclave) checkAuthorLocked(b *sidechain.Block) error {
+	slot := e.slotOf(b)
 	author, ok := e.slotAuthorLocked(slot, b.Data.LayerOneHead.Number)
 	switch {
 	case ok && author != b.Data.Author:
@@ -372,9 +403,6 @@ func (e *Enclave) checkBlockLocked(b *sidechain.Block) error {
 		}
 	default:
 		return ErrBadBlock.Wrap("slot %d: the shard's authorities at layer-one head %d are not proven", slot, b.Data.LayerOneHead.Number)
-	}
-	if b.Data.StateHashBefore != sidechain.Hash(e.stateHash) {
-		return ErrBadBlock.Wrap("state hash before %s is not the head's", b.Data.StateHashBefore)
 	}
 	return nil
 }

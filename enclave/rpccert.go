@@ -10,6 +10,7 @@ import (
 
 	"github.com/integritee-go/integritee/attestation/ratls"
 	"github.com/integritee-go/integritee/enclave/rpc"
+	"github.com/integritee-go/integritee/jsonrpc"
 )
 
 // ServeTrustedRPC serves the trusted JSON-RPC on l, a listener the host
@@ -17,9 +18,15 @@ import (
 // certificate the enclave makes (its key never leaves the enclave) and
 // renews itself; the quote names the enclave's account beside the TLS key,
 // so that clients bind the key to the enclave's registration. counters are
-// the server's request counts, which the host exports.
-func (e *Enclave) ServeTrustedRPC(l net.Listener, counters *rpc.Counters) error {
-	srv := rpc.NewServer(e.RPC(), e.cfg.Version, e.log.With("part", "rpc"), counters)
+// the server's request and connection counts, which the host exports;
+// limits bound its connections and what each may hold (operational
+// settings, not secrets: the host can refuse connections anyway).
+func (e *Enclave) ServeTrustedRPC(l net.Listener, counters *rpc.Counters, limits jsonrpc.Limits) error {
+	if err := limits.Validate(); err != nil {
+		return fmt.Errorf("enclave: trusted RPC: %w", err)
+	}
+	srv := rpc.New(e.RPC(), rpc.Config{Version: e.cfg.Version, Log: e.log.With("part", "rpc"), Counters: counters,
+		Limits: limits, WatchExpiry: MaxWatchAfterBlock})
 	certs := &certRenewer{every: certRenewal, make: func(now time.Time) (tls.Certificate, error) {
 		return ratls.NewBoundCertificate(e.backend, e.Signer(), now)
 	}}

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/integritee-go/integritee/enclave"
+	"github.com/integritee-go/integritee/enclave/pool"
+	"github.com/integritee-go/integritee/enclave/rpc"
+	"github.com/integritee-go/integritee/jsonrpc"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
@@ -75,22 +78,103 @@ type Config struct {
 	SimHostSecret string
 	// DebugEnclave runs the enclave in debug mode.
 	DebugEnclave bool
+	// DevClockOffset shifts the clock the slot loop reads (Now), for
+	// testing clock skew between validateers; zero outside tests.
+	DevClockOffset time.Duration
+
+	// RPCMaxConnections bounds the trusted port's open connections
+	// (--rpc-max-connections); an upgrade beyond it gets HTTP 503.
+	RPCMaxConnections int
+	// RPCMaxInFlight bounds the messages each trusted connection has being
+	// handled at once (--rpc-max-in-flight); the connection is not read
+	// meanwhile.
+	RPCMaxInFlight int
+	// RPCMaxMessageBytes bounds one trusted-RPC message
+	// (--rpc-max-message-bytes); a larger one closes its connection.
+	RPCMaxMessageBytes int64
+	// RPCWriteTimeout bounds every write on the trusted and untrusted ports
+	// (--rpc-write-timeout); a client that does not read is disconnected.
+	RPCWriteTimeout time.Duration
+	// RPCIdleTimeout closes a connection of either port that sent no
+	// request for this long and waits for nothing, such as a watch
+	// (--rpc-idle-timeout; 0: never).
+	RPCIdleTimeout time.Duration
+	// UntrustedMaxConnections bounds the untrusted port's open connections
+	// (--untrusted-max-connections).
+	UntrustedMaxConnections int
+	// FetchMaxBytes caps the blocks of a sidechain_fetchBlocksFromPeer
+	// answer beyond the first, served and read (--fetch-max-bytes): this
+	// validateer reads answers up to twice that and 64 KiB.
+	FetchMaxBytes int
+	// Pool bounds the enclave's pool of trusted operations (--pool-*).
+	Pool pool.Config
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
+	rpcDefaults := rpc.DefaultLimits()
 	return Config{
 		NodeURL: "ws://127.0.0.1", NodePort: 9944, DataDir: ".",
 		TrustedPort: DefaultTrustedPort, UntrustedPort: DefaultUntrustedPort,
 		MuRaPort: DefaultMuRaPort, HTTPPort: DefaultHTTPPort, MetricsPort: DefaultMetricsPort,
 		SlotDuration: DefaultSlotDuration, FinalizationInterval: 50, TEE: "sim",
+		RPCMaxConnections: rpcDefaults.MaxConnections, RPCMaxInFlight: rpcDefaults.MaxInFlight,
+		RPCMaxMessageBytes: rpcDefaults.MaxMessageBytes, RPCWriteTimeout: rpcDefaults.WriteTimeout,
+		RPCIdleTimeout: rpcDefaults.IdleTimeout, UntrustedMaxConnections: DefaultUntrustedMaxConnections,
+		FetchMaxBytes: MaxFetchBytes, Pool: pool.DefaultConfig(),
 	}
+}
+
+// DefaultUntrustedMaxConnections is --untrusted-max-connections' default:
+// peers fetch blocks there, each answer holding up to twice
+// --fetch-max-bytes in memory while it is written.
+const DefaultUntrustedMaxConnections = 64
+
+// TrustedRPCLimits are the trusted port's limits.
+func (c Config) TrustedRPCLimits() jsonrpc.Limits {
+	return jsonrpc.Limits{
+		MaxConnections: c.RPCMaxConnections, MaxInFlight: c.RPCMaxInFlight, MaxMessageBytes: c.RPCMaxMessageBytes,
+		MaxBatch: rpc.DefaultLimits().MaxBatch, WriteTimeout: c.RPCWriteTimeout, IdleTimeout: c.RPCIdleTimeout,
+	}
+}
+
+// UntrustedLimits are the untrusted port's limits: its own connection
+// bound, the trusted port's timeouts, one small request at a time.
+func (c Config) UntrustedLimits() jsonrpc.Limits {
+	return jsonrpc.Limits{
+		MaxConnections: c.UntrustedMaxConnections, MaxInFlight: untrustedMaxInFlight, MaxMessageBytes: untrustedMaxMessageBytes,
+		MaxBatch: untrustedMaxBatch, WriteTimeout: c.RPCWriteTimeout, IdleTimeout: c.RPCIdleTimeout,
+	}
+}
+
+// validateLimits checks the RPC and fetch limits.
+func (c Config) validateLimits() error {
+	switch {
+	case c.RPCMaxConnections < 1 || c.RPCMaxConnections > 1_000_000:
+		return fmt.Errorf("service: --rpc-max-connections %d out of range 1..1000000", c.RPCMaxConnections)
+	case c.RPCMaxInFlight < 1 || c.RPCMaxInFlight > 4096:
+		return fmt.Errorf("service: --rpc-max-in-flight %d out of range 1..4096", c.RPCMaxInFlight)
+	case c.RPCMaxMessageBytes < 64<<10 || c.RPCMaxMessageBytes > 256<<20:
+		return fmt.Errorf("service: --rpc-max-message-bytes %d out of range 64 KiB..256 MiB", c.RPCMaxMessageBytes)
+	case c.RPCWriteTimeout < 100*time.Millisecond:
+		return fmt.Errorf("service: --rpc-write-timeout %s below 100ms", c.RPCWriteTimeout)
+	case c.RPCIdleTimeout != 0 && c.RPCIdleTimeout < time.Second:
+		return fmt.Errorf("service: --rpc-idle-timeout %s: 0 (never) or at least 1s", c.RPCIdleTimeout)
+	case c.UntrustedMaxConnections < 1 || c.UntrustedMaxConnections > 1_000_000:
+		return fmt.Errorf("service: --untrusted-max-connections %d out of range 1..1000000", c.UntrustedMaxConnections)
+	case c.FetchMaxBytes < 64<<10 || c.FetchMaxBytes > 64<<20:
+		return fmt.Errorf("service: --fetch-max-bytes %d out of range 64 KiB..64 MiB", c.FetchMaxBytes)
+	}
+	return nil
 }
 
 // ValidateBasic checks the configuration.
 func (c Config) ValidateBasic() error {
 	if c.DataDir == "" {
 		return errors.New("service: empty data dir")
+	}
+	if err := c.Pool.ValidateBasic(); err != nil {
+		return fmt.Errorf("service: --pool-*: %w", err)
 	}
 	if _, err := url.Parse(c.NodeURL); err != nil {
 		return fmt.Errorf("service: node url: %w", err)
@@ -118,8 +202,12 @@ func (c Config) ValidateBasic() error {
 	if c.FinalizationInterval == 0 {
 		return errors.New("service: finalization interval must be positive")
 	}
-	return nil
+	return c.validateLimits()
 }
+
+// Now is the host's clock as the slot loop reads it: the system time plus
+// DevClockOffset.
+func (c Config) Now() time.Time { return time.Now().Add(c.DevClockOffset) }
 
 // TEEConfig is the enclave's TEE as the configuration names it.
 func (c Config) TEEConfig() enclave.TEEConfig {

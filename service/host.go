@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave"
@@ -22,6 +23,9 @@ type host struct {
 	log    *slog.Logger
 	state  *kvstore.Store
 	blocks *blockstore.Store
+	// writes, if set, takes the block writes in place of blocks: a test's
+	// wrapper that fails as a full disk would.
+	writes blockWriter
 	node   *client.Client
 
 	// peers are the shard's other validateers.
@@ -48,10 +52,24 @@ func (h *host) DeleteState(key string) error {
 	return b.Commit()
 }
 
-func (h *host) StoreBlock(b *sidechain.Block, raw []byte) error { return h.blocks.Put(b, raw) }
+// blockWriter is what StoreBlock and DeleteBlocksFrom write through: the
+// block store, or a wrapper around it.
+type blockWriter interface {
+	Put(b *sidechain.Block, raw []byte) error
+	DeleteFrom(shard sidechain.ShardID, from uint64) error
+}
+
+func (h *host) blockWrites() blockWriter {
+	if h.writes != nil {
+		return h.writes
+	}
+	return h.blocks
+}
+
+func (h *host) StoreBlock(b *sidechain.Block, raw []byte) error { return h.blockWrites().Put(b, raw) }
 
 func (h *host) DeleteBlocksFrom(shard sidechain.ShardID, n uint64) error {
-	return h.blocks.DeleteFrom(shard, n)
+	return h.blockWrites().DeleteFrom(shard, n)
 }
 
 func (h *host) BlockByNumber(shard sidechain.ShardID, n uint64) ([]byte, error) {
@@ -81,11 +99,21 @@ func (h *host) ForwardOperations(sealed []byte) { h.peers.forward(sealed) }
 // PeerCount returns the number of other validateers known.
 func (h *host) PeerCount() int { return h.peers.count() }
 
+// NodeCallTimeout bounds each call the enclave makes to the parentchain
+// node through the host. The enclave makes some of them holding its lock,
+// so a node that stops answering (halted, partitioned) must not hold the
+// validateer for longer than this per call.
+const NodeCallTimeout = 5 * time.Second
+
 func (h *host) ParentchainNonce(ctx context.Context, id account.ID) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, NodeCallTimeout)
+	defer cancel()
 	return h.node.NextNonce(ctx, id)
 }
 
 func (h *host) SubmitParentchainTx(ctx context.Context, tx []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, NodeCallTimeout)
+	defer cancel()
 	return h.node.Broadcast(ctx, tx)
 }
 
@@ -93,6 +121,8 @@ func (h *host) SubmitParentchainTx(ctx context.Context, tx []byte) error {
 // its proof; the enclave verifies them. A height the node cannot prove
 // (pruned, or not committed yet) is enclave.ErrStateUnavailable.
 func (h *host) ReadParentchainState(ctx context.Context, height int64, keys [][]byte) ([]enclave.StateRead, error) {
+	ctx, cancel := context.WithTimeout(ctx, NodeCallTimeout)
+	defer cancel()
 	out := make([]enclave.StateRead, 0, len(keys))
 	for _, k := range keys {
 		pv, err := h.node.ProveKey(ctx, k, height)

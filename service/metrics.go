@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/integritee-go/integritee/jsonrpc"
 )
 
 // Metrics are the validateer's Prometheus metrics, named as the original
@@ -84,6 +87,26 @@ func NewMetrics(requests, submitted func() float64) *Metrics {
 		m.ExecutionDuration, m.StateSize, m.TotalIssuance, m.ParentchainBlock, m.PeerCount, m.AuraRemaining,
 		m.FreeBalance, m.Labels, m.SyncLag, m.ProofFailures, m.ViewHeight)
 	return m
+}
+
+// WatchConnections exports the connection counts of a JSON-RPC port
+// ("trusted" or "untrusted"): open connections, those refused at the
+// connection limit, and those closed by a limit (idle, a write that failed
+// or timed out, an oversize message).
+func (m *Metrics) WatchConnections(port string, st *jsonrpc.ConnStats) {
+	const ns = "integritee_worker"
+	count := func(v interface{ Load() int64 }) func() float64 { return func() float64 { return float64(v.Load()) } }
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "rpc_connections", ConstLabels: prometheus.Labels{"port": port},
+			Help: "Open websocket connections of the port."}, count(&st.Open)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "rpc_connections_refused_total", ConstLabels: prometheus.Labels{"port": port},
+			Help: "Connections refused (HTTP 503) because the port held its maximum."}, count(&st.Refused)))
+	for reason, v := range map[string]*atomic.Int64{"idle": &st.ClosedIdle, "write": &st.ClosedWrite, "message_size": &st.ClosedTooLarge} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "rpc_connections_closed_total",
+			ConstLabels: prometheus.Labels{"port": port, "reason": reason},
+			Help:        "Connections the server closed by a limit: idle (idle timeout), write (a write failed or timed out: a client that does not read), message_size (a message above the size limit)."},
+			count(v)))
+	}
 }
 
 // Registry returns the registry to serve.

@@ -11,10 +11,6 @@ import (
 	"sync"
 	"time"
 
-	ws "github.com/gorilla/websocket"
-	"github.com/sourcegraph/jsonrpc2"
-	jsonrpcws "github.com/sourcegraph/jsonrpc2/websocket"
-
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/attestation"
 	"github.com/integritee-go/integritee/attestation/ratls"
@@ -42,6 +38,9 @@ type peerSet struct {
 	self      account.ID
 	mrenclave attestation.MrEnclave
 	verifiers map[string]attestation.Verifier
+	// fetchMaxBytes is --fetch-max-bytes: it sets the largest block-fetch
+	// answer read (fetchReadLimit).
+	fetchMaxBytes int
 
 	mu        sync.Mutex
 	peers     map[account.ID]*peer
@@ -76,8 +75,8 @@ type peerJob struct {
 	done chan error
 }
 
-func newPeerSet(log *slog.Logger, node *client.Client, shard sidechain.ShardID, self account.ID, mrenclave attestation.MrEnclave, v attestation.Verifier) *peerSet {
-	return &peerSet{log: log, node: node, shard: shard, self: self, mrenclave: mrenclave, verifiers: ratls.Verifiers(v), peers: map[account.ID]*peer{}}
+func newPeerSet(log *slog.Logger, node *client.Client, shard sidechain.ShardID, self account.ID, mrenclave attestation.MrEnclave, v attestation.Verifier, fetchMaxBytes int) *peerSet {
+	return &peerSet{log: log, node: node, shard: shard, self: self, mrenclave: mrenclave, verifiers: ratls.Verifiers(v), fetchMaxBytes: fetchMaxBytes, peers: map[account.ID]*peer{}}
 }
 
 // refresh returns the peers, reading the registry first if the list is
@@ -338,32 +337,7 @@ func (ps *peerSet) fetch(ctx context.Context, p *peer, from, to uint64) ([][]byt
 		p.untrusted = url
 		p.mu.Unlock()
 	}
-	return fetchBlocks(ctx, url, ps.shard, from, to)
-}
-
-// fetchBlocks calls sidechain_fetchBlocksFromPeer on an untrusted port.
-func fetchBlocks(ctx context.Context, url string, shard sidechain.ShardID, from, to uint64) ([][]byte, error) {
-	d := ws.Dialer{HandshakeTimeout: 10 * time.Second}
-	wc, _, err := d.DialContext(ctx, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("fetch blocks: dial %s: %w", url, err)
-	}
-	wc.SetReadLimit(2 * MaxFetchBytes)
-	conn := jsonrpc2.NewConn(ctx, jsonrpcws.NewObjectStream(wc), jsonrpc2.HandlerWithError(func(context.Context, *jsonrpc2.Conn, *jsonrpc2.Request) (any, error) { return nil, nil }))
-	defer conn.Close()
-	var hexes []string
-	if err := conn.Call(ctx, "sidechain_fetchBlocksFromPeer", []any{shard.String(), from, to}, &hexes); err != nil {
-		return nil, fmt.Errorf("fetch blocks %d..%d from %s: %w", from, to, url, err)
-	}
-	out := make([][]byte, 0, len(hexes))
-	for _, h := range hexes {
-		b, err := hex.DecodeString(strings.TrimPrefix(h, "0x"))
-		if err != nil {
-			return nil, fmt.Errorf("fetch blocks from %s: %w", url, err)
-		}
-		out = append(out, b)
-	}
-	return out, nil
+	return fetchBlocks(ctx, url, ps.shard, from, to, ps.fetchMaxBytes)
 }
 
 // dialMuRa opens a TCP connection to a peer's MU-RA port, asked of the peer

@@ -21,6 +21,7 @@ import (
 	"github.com/integritee-go/integritee/account"
 	"github.com/integritee-go/integritee/enclave"
 	"github.com/integritee-go/integritee/enclave/rpc"
+	"github.com/integritee-go/integritee/jsonrpc"
 	"github.com/integritee-go/integritee/parentchain/client"
 	"github.com/integritee-go/integritee/parentchain/modules/balances"
 	"github.com/integritee-go/integritee/parentchain/modules/teerex"
@@ -45,6 +46,8 @@ type Service struct {
 	enc     *enclave.Enclave
 	metrics *Metrics
 	counter rpc.Counters
+	// untrustedConns counts the untrusted port's connections.
+	untrustedConns jsonrpc.ConnStats
 
 	registered         chan struct{}
 	onboarded          atomic.Bool // joined and on-boarded: /is_initialized may answer 200
@@ -113,7 +116,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	enc, err := enclave.Open(ctx, cfg.TEEConfig(), h, enclave.Config{
 		Shard: shard, ChainID: gen.ChainID, GenesisValidators: valSet,
 		SlotDuration: cfg.SlotDuration, FinalizationInterval: cfg.FinalizationInterval,
-		SnapshotInterval: 100, KeepSnapshots: 3,
+		SnapshotInterval: 100, KeepSnapshots: 3, Pool: cfg.Pool,
 		Version: Version, MuRaURL: cfg.MuRaURL(), UntrustedURL: cfg.UntrustedURL(),
 	}, log.With("part", "enclave"))
 	if err != nil {
@@ -121,10 +124,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		blocks.Close()
 		return nil, err
 	}
-	h.peers = newPeerSet(log.With("part", "peers"), node, enc.ShardID(), enc.Signer(), enc.MrEnclave(), enc.QuoteVerifier())
+	h.peers = newPeerSet(log.With("part", "peers"), node, enc.ShardID(), enc.Signer(), enc.MrEnclave(), enc.QuoteVerifier(), cfg.FetchMaxBytes)
 	s := &Service{cfg: cfg, log: log, node: node, host: h, enc: enc, registered: make(chan struct{})}
 	s.metrics = NewMetrics(func() float64 { return float64(s.counter.Requests.Load()) }, func() float64 { return float64(s.counter.Submitted.Load()) })
 	s.metrics.Labels.WithLabelValues(Version, enc.MrEnclave().String()).Set(1)
+	s.metrics.WatchConnections("trusted", &s.counter.Conns)
+	s.metrics.WatchConnections("untrusted", &s.untrustedConns)
 	return s, nil
 }
 
@@ -164,14 +169,14 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("service: trusted port: %w", err)
 	}
-	go func() { errc <- ignoreClosed(s.enc.ServeTrustedRPC(tl, &s.counter)) }()
+	go func() { errc <- ignoreClosed(s.enc.ServeTrustedRPC(tl, &s.counter, s.cfg.TrustedRPCLimits())) }()
 	defer s.enc.CloseTrustedRPC()
 
 	ul, err := listen(s.cfg.UntrustedPort)
 	if err != nil {
 		return fmt.Errorf("service: untrusted port: %w", err)
 	}
-	untrusted := newUntrustedServer(s.host.blocks, s.log)
+	untrusted := newUntrustedServer(s.host.blocks, s.log.With("part", "untrusted"), s.cfg.UntrustedLimits(), s.cfg.FetchMaxBytes, &s.untrustedConns)
 	go func() { errc <- ignoreClosed(untrusted.Serve(ul)) }()
 	defer untrusted.Close()
 
@@ -186,7 +191,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { errc <- s.enc.ServeMuRa(mctx, rl) }()
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/is_initialized", s.isInitialized)
+	mux.HandleFunc("GET /is_initialized", s.isInitialized) // other methods: 405
 	hl, err := listen(s.cfg.HTTPPort)
 	if err != nil {
 		return fmt.Errorf("service: http port: %w", err)
@@ -201,7 +206,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return fmt.Errorf("service: metrics port: %w", err)
 		}
 		mm := http.NewServeMux()
-		mm.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry(), promhttp.HandlerOpts{}))
+		mm.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry(), promhttp.HandlerOpts{}))
 		if s.cfg.Pprof {
 			mm.HandleFunc("/debug/pprof/", pprof.Index)
 			mm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -439,7 +444,7 @@ func (s *Service) slotLoop(ctx context.Context) error {
 	slot := s.cfg.SlotDuration
 	var lastHalt time.Time
 	for {
-		now := time.Now()
+		now := s.cfg.Now()
 		next := now.Truncate(slot).Add(slot)
 		select {
 		case <-ctx.Done():
@@ -447,7 +452,7 @@ func (s *Service) slotLoop(ctx context.Context) error {
 		case <-time.After(next.Sub(now)):
 		}
 		start := time.Now()
-		b, err := s.enc.OnSlot(ctx, start)
+		b, err := s.enc.OnSlot(ctx, start.Add(s.cfg.DevClockOffset))
 		if errors.Is(err, enclave.ErrCommitFailed) {
 			return err
 		}

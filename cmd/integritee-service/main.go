@@ -120,7 +120,32 @@ func runCmd(o *options) *cobra.Command {
 	f.BoolVar(&o.cfg.RequestState, "request-state", false, "get the shard's keys and state from a peer validateer (mutual remote attestation) even if the shard looks new")
 	f.DurationVar(&o.cfg.SlotDuration, "slot-duration", o.cfg.SlotDuration, "sidechain slot duration")
 	f.Uint64Var(&o.cfg.FinalizationInterval, "finalization-interval", o.cfg.FinalizationInterval, "sidechain blocks between confirmations on the parentchain")
+	f.DurationVar(&o.cfg.DevClockOffset, "dev-clock-offset", 0, "testing only: shift the slot loop's clock by this much (e.g. 300ms, a slot ahead), to exercise clock skew between validateers")
+	rpcLimitFlags(cmd, &o.cfg)
+	poolLimitFlags(cmd, &o.cfg)
 	return cmd
+}
+
+// rpcLimitFlags are the bounds of the trusted and untrusted ports.
+func rpcLimitFlags(cmd *cobra.Command, c *service.Config) {
+	f := cmd.Flags()
+	f.IntVar(&c.RPCMaxConnections, "rpc-max-connections", c.RPCMaxConnections, "trusted RPC: open connections at most; more are refused with HTTP 503")
+	f.IntVar(&c.RPCMaxInFlight, "rpc-max-in-flight", c.RPCMaxInFlight, "trusted RPC: messages (a request, a notification or a batch) one connection has handled at once; the connection is not read meanwhile")
+	f.Int64Var(&c.RPCMaxMessageBytes, "rpc-max-message-bytes", c.RPCMaxMessageBytes, "trusted RPC: largest message read; a larger one closes its connection (websocket close 1009)")
+	f.DurationVar(&c.RPCWriteTimeout, "rpc-write-timeout", c.RPCWriteTimeout, "trusted and untrusted ports: time one write may take; a client that does not read what it is sent is disconnected")
+	f.DurationVar(&c.RPCIdleTimeout, "rpc-idle-timeout", c.RPCIdleTimeout, "trusted and untrusted ports: close a connection without a request for this long and without an open watch (0: never)")
+	f.IntVar(&c.UntrustedMaxConnections, "untrusted-max-connections", c.UntrustedMaxConnections, "untrusted port: open connections at most; more are refused with HTTP 503")
+	f.IntVar(&c.FetchMaxBytes, "fetch-max-bytes", c.FetchMaxBytes, "sidechain_fetchBlocksFromPeer: bytes of blocks beyond the first in one answer served; answers from peers are read up to twice this and 64 KiB")
+}
+
+// poolLimitFlags are the bounds of the enclave's pool of operations.
+func poolLimitFlags(cmd *cobra.Command, c *service.Config) {
+	f := cmd.Flags()
+	f.IntVar(&c.Pool.MaxSize, "pool-max-size", c.Pool.MaxSize, "pool: pooled trusted operations at most; more are refused (pool.PoolFull)")
+	f.IntVar(&c.Pool.MaxPerAccount, "pool-max-per-account", c.Pool.MaxPerAccount, "pool: pooled operations of one signer at most (pool.TooManyForAccount)")
+	f.IntVar(&c.Pool.MaxFuture, "pool-max-future", c.Pool.MaxFuture, "pool: operations waiting for a lower nonce (Future), of all signers, at most (pool.TooManyFuture)")
+	f.IntVar(&c.Pool.MaxFuturePerAccount, "pool-max-future-per-account", c.Pool.MaxFuturePerAccount, "pool: Future operations of one signer at most (pool.TooManyFuture)")
+	f.DurationVar(&c.Pool.FutureTTL, "pool-future-ttl", c.Pool.FutureTTL, "pool: a Future operation is dropped after waiting this long for its lower nonces")
 }
 
 func mrenclaveCmd(o *options) *cobra.Command {

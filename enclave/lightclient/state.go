@@ -85,7 +85,7 @@ func Restore(state []byte, cfg Config) (*Client, error) {
 	if lb.ValidatorSet == nil || len(lb.ValidatorSet.Validators) == 0 {
 		return nil, fmt.Errorf("%w: no validator set", ErrBadState)
 	}
-	pvals, err := cmttypes.ValidatorSetFromProto(lb.ValidatorSet)
+	pvals, err := validatorSetFromProto(lb.ValidatorSet)
 	if err != nil {
 		return nil, fmt.Errorf("%w: validator set: %w", ErrBadState, err)
 	}
@@ -124,4 +124,16 @@ func Restore(state []byte, cfg Config) (*Client, error) {
 		trusted:         sh,
 		trustedVals:     vals,
 	}, nil
+}
+
+// validatorSetFromProto is cmttypes.ValidatorSetFromProto, which
+// dereferences a validator's nil public key when its key type and bytes do
+// not name a key; that becomes an error here.
+func validatorSetFromProto(vp *cmtproto.ValidatorSet) (vs *cmttypes.ValidatorSet, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			vs, err = nil, fmt.Errorf("malformed validator: %v", r)
+		}
+	}()
+	return cmttypes.ValidatorSetFromProto(vp)
 }

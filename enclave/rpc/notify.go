@@ -3,9 +3,9 @@ package rpc
 import (
 	"encoding/json"
 	"sync"
+	"time"
 
-	"github.com/sourcegraph/jsonrpc2"
-
+	"github.com/integritee-go/integritee/jsonrpc"
 	"github.com/integritee-go/integritee/sidechain"
 )
 
@@ -13,77 +13,128 @@ import (
 // have waiting to be written. A client that stops reading them while it
 // keeps submitting would otherwise grow the queue without end: when it is
 // full the connection is closed (its watches end; the operations stay
-// pooled).
+// pooled). A client that reads nothing at all is closed sooner, at its
+// first write that exceeds the write timeout (jsonrpc.Limits.WriteTimeout).
 const MaxQueuedNotifications = 1 << 16
 
 // notifier writes one connection's watch notifications, in order, from one
-// goroutine: the enclave's pool hands statuses over with its lock held and
-// must never wait on a socket.
+// goroutine at a time, started when there is something to write: the
+// enclave's pool hands statuses over with its lock held and must never wait
+// on a socket, and thousands of connections without watches hold no
+// goroutine for it.
 type notifier struct {
-	conn   *jsonrpc2.Conn
-	stream *strictStream
+	conn messageConn
 
-	mu     sync.Mutex
-	queue  []Update
-	wake   chan struct{}
-	closed bool
+	mu      sync.Mutex
+	queue   []Update
+	running bool // a run goroutine is writing
+	closed  bool
 }
 
-func newNotifier(conn *jsonrpc2.Conn, stream *strictStream) *notifier {
-	n := &notifier{conn: conn, stream: stream, wake: make(chan struct{}, 1)}
-	go n.run()
-	return n
+// messageConn is what the notifier needs of a connection (*jsonrpc.Conn).
+type messageConn interface {
+	// Write writes one message; an error means the connection is closed.
+	Write(msg []byte) error
+	Close()
+}
+
+var _ messageConn = (*jsonrpc.Conn)(nil)
+
+func newNotifier(conn messageConn) *notifier {
+	return &notifier{conn: conn}
 }
 
 // push queues updates; it never blocks.
 func (n *notifier) push(us ...Update) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.closed {
-		n.mu.Unlock()
 		return
 	}
 	if len(n.queue)+len(us) > MaxQueuedNotifications {
-		n.closed = true
-		n.queue = nil
-		n.mu.Unlock()
-		go n.conn.Close() //nolint:errcheck // the client does not read its notifications; not under the caller's locks
+		n.closed, n.queue = true, nil
+		go n.conn.Close() // the client does not read its notifications; not under the caller's locks
 		return
 	}
 	n.queue = append(n.queue, us...)
-	n.mu.Unlock()
-	select {
-	case n.wake <- struct{}{}:
-	default:
+	if !n.running {
+		n.running = true
+		go n.run()
 	}
 }
 
+// run writes the queue until it is empty or the connection fails.
 func (n *notifier) run() {
 	var batch []Update
 	var buf []byte
 	for {
-		select {
-		case <-n.wake:
-		case <-n.conn.DisconnectNotify():
-			n.mu.Lock()
-			n.closed, n.queue = true, nil
+		n.mu.Lock()
+		if n.closed || len(n.queue) == 0 {
+			n.running = false
+			if cap(n.queue) > 1024 {
+				n.queue = nil // do not keep a burst's capacity
+			}
 			n.mu.Unlock()
 			return
 		}
-		n.mu.Lock()
 		batch, n.queue = n.queue, batch[:0]
 		n.mu.Unlock()
 		for _, u := range batch {
 			// Encoded by hand: at thousands of notifications a second,
-			// jsonrpc2's reflection and re-compaction were a third of the
+			// reflection and re-compaction were a third of the
 			// validateer's CPU (docs/benchmarks.md).
 			buf = appendNotification(buf[:0], u)
-			if n.stream.WriteRaw(buf) != nil {
-				_ = n.conn.Close()
-				break // gone: DisconnectNotify ends the loop
+			if n.conn.Write(buf) != nil { // the write closed the connection
+				n.mu.Lock()
+				n.closed, n.queue, n.running = true, nil, false
+				n.mu.Unlock()
+				return
 			}
 		}
 		clear(batch)
 	}
+}
+
+// openWatches tracks a connection's open watches, so that a connection
+// with one is not closed as idle. A watch is open from its operation's
+// first status until a final one; one whose operation has been
+// InSidechainBlock for expiry without a later status counts as ended, as
+// the enclave ends it then without a status.
+type openWatches struct {
+	expiry time.Duration
+
+	mu   sync.Mutex
+	open map[sidechain.Hash]time.Time // the latest InSidechainBlock's time; zero while not in a block
+}
+
+func newOpenWatches(expiry time.Duration) *openWatches {
+	return &openWatches{expiry: expiry, open: map[sidechain.Hash]time.Time{}}
+}
+
+// status records a watched operation's status; it never blocks for long.
+func (o *openWatches) status(hash sidechain.Hash, s Status, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case s.Final():
+		delete(o.open, hash)
+	case s.Kind == InSidechainBlock:
+		o.open[hash] = now
+	default:
+		o.open[hash] = time.Time{}
+	}
+}
+
+// any reports whether a watch is open at now, forgetting expired ones.
+func (o *openWatches) any(now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for h, at := range o.open {
+		if !at.IsZero() && now.Sub(at) >= o.expiry {
+			delete(o.open, h)
+		}
+	}
+	return len(o.open) > 0
 }
 
 // requestWatch is the Watcher of one request's operations. It holds their
@@ -94,6 +145,8 @@ type requestWatch struct {
 	// quiet leaves out Submitted, which the answer itself says (the
 	// TrustedOperation methods: one message fewer per operation).
 	quiet bool
+	// open tracks the connection's open watches (nil: not tracked).
+	open *openWatches
 
 	mu      sync.Mutex
 	held    []Update
@@ -102,6 +155,9 @@ type requestWatch struct {
 
 // Status implements Watcher.
 func (w *requestWatch) Status(hash sidechain.Hash, s Status) {
+	if w.open != nil {
+		w.open.status(hash, s, time.Now())
+	}
 	if w.quiet && s.Kind == Submitted {
 		return
 	}

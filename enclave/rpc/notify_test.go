@@ -2,7 +2,10 @@ package rpc
 
 import (
 	"encoding/json"
+	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/integritee-go/integritee/sidechain"
 )
@@ -27,5 +30,61 @@ func TestAppendNotificationIsWhatJSONMarshalMakes(t *testing.T) {
 		if got := appendNotification(nil, u); string(got) != string(want) {
 			t.Errorf("%+v:\n got %s\nwant %s", s, got, want)
 		}
+	}
+}
+
+// stuckConn is a connection whose client reads nothing: Write blocks until
+// Close.
+type stuckConn struct {
+	closed  chan struct{}
+	once    sync.Once
+	started chan struct{}
+}
+
+func (c *stuckConn) Write([]byte) error {
+	select {
+	case c.started <- struct{}{}:
+	default:
+	}
+	<-c.closed
+	return errors.New("closed")
+}
+
+func (c *stuckConn) Close() { c.once.Do(func() { close(c.closed) }) }
+
+// A client that keeps its watches but reads none of their notifications
+// (its socket full, the write not yet timed out) is disconnected once
+// MaxQueuedNotifications wait: the queue, and the memory, stay bounded.
+func TestNotificationQueueIsBoundedForAClientThatDoesNotRead(t *testing.T) {
+	c := &stuckConn{closed: make(chan struct{}), started: make(chan struct{}, 1)}
+	n := newNotifier(c)
+	u := Update{Subscription: sidechain.Hash{1}.String(), Result: Status{Kind: Ready}}
+	n.push(u)
+	<-c.started // the writer is stuck in its first write
+	for i := 0; i < MaxQueuedNotifications; i++ {
+		n.push(u)
+	}
+	n.mu.Lock()
+	queued, closed := len(n.queue), n.closed
+	n.mu.Unlock()
+	if closed || queued != MaxQueuedNotifications {
+		t.Fatalf("at the bound: queued %d, closed %v; want %d queued, open", queued, closed, MaxQueuedNotifications)
+	}
+	n.push(u) // one more than the bound
+	select {
+	case <-c.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection was not closed past the bound")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.closed || n.queue != nil {
+		t.Fatalf("after closing: closed %v, %d still queued", n.closed, len(n.queue))
+	}
+	n.mu.Unlock()
+	n.push(u) // pushes after the close are dropped
+	n.mu.Lock()
+	if n.queue != nil {
+		t.Fatal("a push after the close was queued")
 	}
 }

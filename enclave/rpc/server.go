@@ -15,15 +15,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	ws "github.com/gorilla/websocket"
-	"github.com/sourcegraph/jsonrpc2"
-
 	"github.com/integritee-go/integritee/api/trustedrpc"
 	"github.com/integritee-go/integritee/attestation"
+	"github.com/integritee-go/integritee/jsonrpc"
 	"github.com/integritee-go/integritee/parentchain/types"
 	"github.com/integritee-go/integritee/sidechain"
 )
@@ -101,34 +98,84 @@ type Backend interface {
 	Health() error
 }
 
+// JSON-RPC 2.0 error codes (package jsonrpc).
+const (
+	CodeParseError     = jsonrpc.CodeParseError
+	CodeInvalidRequest = jsonrpc.CodeInvalidRequest
+	CodeMethodNotFound = jsonrpc.CodeMethodNotFound
+	CodeInvalidParams  = jsonrpc.CodeInvalidParams
+	CodeInternal       = jsonrpc.CodeInternalError
+	// CodeApplication is the code of errors of the request's substance: a
+	// ciphertext that does not decrypt, a bad signature, a stale nonce. The
+	// error's data names it (e.g. "stf.StaleNonce").
+	CodeApplication = jsonrpc.CodeServerError
+)
+
 // Counters the server keeps; the host reads them for its metrics.
 type Counters struct {
 	Requests  atomic.Int64
 	Submitted atomic.Int64
+	// Conns counts the connections: open, refused at the limit, closed
+	// idle, slow or for an oversize message.
+	Conns jsonrpc.ConnStats
+}
+
+// DefaultWatchExpiry is how long after its operation's InSidechainBlock a
+// watch with no later status stops keeping its connection from being idle:
+// the enclave ends such watches then (enclave.MaxWatchAfterBlock), without
+// a status.
+const DefaultWatchExpiry = 10 * time.Minute
+
+// DefaultLimits are the trusted RPC's default bounds: jsonrpc's defaults
+// with messages up to MaxMessageBytes.
+func DefaultLimits() jsonrpc.Limits {
+	l := jsonrpc.DefaultLimits()
+	l.MaxMessageBytes = MaxMessageBytes
+	return l
+}
+
+// Config configures a Server.
+type Config struct {
+	// Version is system_version's answer.
+	Version string
+	// Log receives the server's errors.
+	Log *slog.Logger
+	// Counters are the server's counts; nil: its own.
+	Counters *Counters
+	// Limits bound the connections and what each may hold.
+	Limits jsonrpc.Limits
+	// WatchExpiry: see DefaultWatchExpiry (zero: that).
+	WatchExpiry time.Duration
 }
 
 // Server serves the trusted RPC.
 type Server struct {
 	b        Backend
-	log      *slog.Logger
-	version  string
+	cfg      Config
 	counters *Counters
-	upgrader ws.Upgrader
+	rpc      *jsonrpc.Server
 	http     *http.Server
 }
 
-// NewServer returns a server of b. counters may be nil.
+// NewServer returns a server of b within DefaultLimits. counters may be
+// nil.
 func NewServer(b Backend, version string, log *slog.Logger, counters *Counters) *Server {
-	if counters == nil {
-		counters = &Counters{}
+	return New(b, Config{Version: version, Log: log, Counters: counters, Limits: DefaultLimits()})
+}
+
+// New returns a server of b configured by cfg, whose Limits must Validate.
+func New(b Backend, cfg Config) *Server {
+	if cfg.Counters == nil {
+		cfg.Counters = &Counters{}
 	}
-	s := &Server{b: b, log: log, version: version, counters: counters,
-		// Small per-connection buffers, write buffers pooled between
-		// writes: thousands of mostly idle clients must not pin 128 KiB
-		// each.
-		upgrader: ws.Upgrader{ReadBufferSize: 4 << 10, WriteBufferSize: 4 << 10, WriteBufferPool: &sync.Pool{},
-			CheckOrigin: func(*http.Request) bool { return true }}}
-	s.http = &http.Server{Handler: http.HandlerFunc(s.serveWS), ReadHeaderTimeout: 10 * time.Second}
+	if cfg.WatchExpiry <= 0 {
+		cfg.WatchExpiry = DefaultWatchExpiry
+	}
+	s := &Server{b: b, cfg: cfg, counters: cfg.Counters}
+	s.rpc = jsonrpc.NewServer(cfg.Limits, &cfg.Counters.Conns, cfg.Log, s.newHandler)
+	// IdleTimeout bounds a plain HTTP connection that never upgrades (an
+	// upgraded one is the jsonrpc server's).
+	s.http = &http.Server{Handler: s.rpc, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}
 	return s
 }
 
@@ -146,48 +193,58 @@ func (s *Server) ServeCertificates(l net.Listener, get func(*tls.ClientHelloInfo
 }
 
 // Close stops the server and closes its connections.
-func (s *Server) Close() error { return s.http.Close() }
-
-func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	conn, err := s.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	conn.SetReadLimit(MaxMessageBytes)
-	ctx, cancel := context.WithCancel(r.Context())
-	h := &handler{s: s, ready: make(chan struct{})}
-	stream := &strictStream{conn: conn}
-	c := jsonrpc2.NewConn(ctx, stream, jsonrpc2.AsyncHandler(h),
-		jsonrpc2.SetLogger(discardLogger{}))
-	h.n = newNotifier(c, stream)
-	close(h.ready)
-	<-c.DisconnectNotify()
-	cancel()
+func (s *Server) Close() error {
+	err := s.http.Close()
+	s.rpc.Close()
+	return err
 }
 
-type discardLogger struct{}
+func (s *Server) newHandler(c *jsonrpc.Conn) jsonrpc.Handler {
+	h := &handler{s: s, n: newNotifier(c)}
+	if s.cfg.Limits.IdleTimeout > 0 {
+		h.watches = newOpenWatches(s.cfg.WatchExpiry)
+	}
+	return h
+}
 
-func (discardLogger) Printf(string, ...any) {}
-
-func invalidParams(format string, a ...any) *jsonrpc2.Error {
-	return &jsonrpc2.Error{Code: CodeInvalidParams, Message: "Invalid params: " + fmt.Sprintf(format, a...)}
+func invalidParams(format string, a ...any) *jsonrpc.Error {
+	return &jsonrpc.Error{Code: CodeInvalidParams, Message: "Invalid params: " + fmt.Sprintf(format, a...)}
 }
 
 // appError maps an enclave error to a JSON-RPC error whose data names it.
-func appError(err error) *jsonrpc2.Error {
-	e := &jsonrpc2.Error{Code: CodeApplication, Message: err.Error()}
+func appError(err error) *jsonrpc.Error {
+	e := &jsonrpc.Error{Code: CodeApplication, Message: err.Error()}
 	if te := types.AsError(err); te != nil {
-		e.SetError(map[string]any{"module": te.Module, "name": te.Name, "code": te.Code})
+		e = e.WithData(map[string]any{"module": te.Module, "name": te.Name, "code": te.Code})
 	}
 	return e
 }
 
-// params decodes positional params into the pointers given.
-func params(req *jsonrpc2.Request, want ...any) *jsonrpc2.Error {
+// params decodes a request's params into the pointers given, positional
+// (an array) or by name (an object with exactly the method's parameter
+// names, paramNames).
+func params(req *jsonrpc.Request, want ...any) *jsonrpc.Error {
 	var raw []json.RawMessage
-	if req.Params != nil {
-		if err := json.Unmarshal(*req.Params, &raw); err != nil {
-			return invalidParams("%s takes positional params (an array)", req.Method)
+	switch {
+	case len(req.Params) > 0 && req.Params[0] == '{':
+		var named map[string]json.RawMessage
+		if err := json.Unmarshal(req.Params, &named); err != nil {
+			return invalidParams("%v", err)
+		}
+		names := paramNames(req.Method)
+		if len(named) != len(want) || len(names) != len(want) {
+			return invalidParams("%s takes %d params %q, got %d", req.Method, len(want), names, len(named))
+		}
+		for _, n := range names {
+			v, ok := named[n]
+			if !ok {
+				return invalidParams("%s takes params %q: no %q", req.Method, names, n)
+			}
+			raw = append(raw, v)
+		}
+	case req.Params != nil:
+		if err := json.Unmarshal(req.Params, &raw); err != nil {
+			return invalidParams("%v", err)
 		}
 	}
 	if len(raw) != len(want) {
@@ -201,6 +258,27 @@ func params(req *jsonrpc2.Request, want ...any) *jsonrpc2.Error {
 	return nil
 }
 
+// paramNames are a method's parameter names, in order, for params by name.
+func paramNames(method string) []string {
+	switch method {
+	case "author_submitExtrinsic", "author_submitAndWatchExtrinsic":
+		return []string{"shard", "extrinsic"}
+	case "author_submitTrustedOperation", "author_submitAndWatchTrustedOperation":
+		return []string{"shard", "operation"}
+	case "author_submitTrustedOperations", "author_submitAndWatchTrustedOperations":
+		return []string{"shard", "operations"}
+	case "sidechain_forwardOperations":
+		return []string{"shard", "batches"}
+	case "state_executeGetter":
+		return []string{"shard", "getter"}
+	case "author_pendingExtrinsics", "chain_getHeader":
+		return []string{"shard"}
+	case "sidechain_importBlock":
+		return []string{"block"}
+	}
+	return nil
+}
+
 func decodeHex(s string) ([]byte, error) {
 	if !strings.HasPrefix(s, "0x") {
 		return nil, errors.New("want 0x-prefixed hex")
@@ -209,7 +287,7 @@ func decodeHex(s string) ([]byte, error) {
 }
 
 // shardAndBytes reads the params [shard, "0x…"].
-func shardAndBytes(req *jsonrpc2.Request) (sidechain.ShardID, []byte, *jsonrpc2.Error) {
+func shardAndBytes(req *jsonrpc.Request) (sidechain.ShardID, []byte, *jsonrpc.Error) {
 	var shardS, hexS string
 	if e := params(req, &shardS, &hexS); e != nil {
 		return sidechain.ShardID{}, nil, e
@@ -227,7 +305,7 @@ func shardAndBytes(req *jsonrpc2.Request) (sidechain.ShardID, []byte, *jsonrpc2.
 
 // shardAndList reads the params [shard, ["0x…", …]] of at most max
 // entries (not yet hex-decoded: a bad entry is answered on its own).
-func shardAndList(req *jsonrpc2.Request, max int) (sidechain.ShardID, []string, *jsonrpc2.Error) {
+func shardAndList(req *jsonrpc.Request, max int) (sidechain.ShardID, []string, *jsonrpc.Error) {
 	var shardS string
 	var hexes []string
 	if e := params(req, &shardS, &hexes); e != nil {
@@ -247,56 +325,47 @@ func shardAndList(req *jsonrpc2.Request, max int) (sidechain.ShardID, []string, 
 // releases what must follow the reply, such as a watched operation's
 // notifications.
 type handler struct {
-	s     *Server
-	n     *notifier     // the connection's watch notifications
-	ready chan struct{} // closed once n is set
+	s       *Server
+	n       *notifier    // the connection's watch notifications
+	watches *openWatches // the connection's open watches; nil: not tracked (no idle timeout)
 }
 
-func (h *handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
+// Handle implements jsonrpc.Handler.
+func (h *handler) Handle(ctx context.Context, req *jsonrpc.Request) (any, error) {
 	h.s.counters.Requests.Add(1)
-	if req.Notif {
-		return // JSON-RPC 2.0: a notification gets no response
+	if req.Notification() {
+		return nil, nil // never executed: a notification gets no answer, so no hash to watch or check
 	}
-	<-h.ready
-	var after func()
-	res, err := h.s.handle(ctx, h, req, &after)
-	if after != nil {
-		defer after()
+	res, e := h.s.handle(ctx, h, req)
+	if e != nil {
+		return nil, e
 	}
-	if err != nil {
-		var je *jsonrpc2.Error
-		if !errors.As(err, &je) {
-			je = &jsonrpc2.Error{Code: CodeInternal, Message: err.Error()}
-		}
-		_ = conn.ReplyWithError(ctx, req.ID, je)
-		return
-	}
-	_ = conn.Reply(ctx, req.ID, res)
+	return res, nil
 }
 
-// watch returns the Watcher of a request's operations; after releases
-// their statuses once the answer is written. quiet leaves out Submitted.
-func (h *handler) watch(after *func(), quiet bool) Watcher {
-	w := &requestWatch{n: h.n, quiet: quiet}
-	*after = w.release
+// Waiting implements jsonrpc.Waiter: a connection with an open watch is not
+// idle.
+func (h *handler) Waiting() bool { return h.watches != nil && h.watches.any(time.Now()) }
+
+// watch returns the Watcher of a request's operations; their statuses are
+// released once the answer is written. quiet leaves out Submitted.
+func (h *handler) watch(req *jsonrpc.Request, quiet bool) Watcher {
+	w := &requestWatch{n: h.n, quiet: quiet, open: h.watches}
+	req.AfterReply(w.release)
 	return w
 }
 
 // batchError is a refused element of a batch answer.
 func batchError(err error) *trustedrpc.BatchError {
-	je, ok := err.(*jsonrpc2.Error)
+	je, ok := err.(*jsonrpc.Error)
 	if !ok {
 		je = appError(err)
 	}
-	be := &trustedrpc.BatchError{Code: je.Code, Message: je.Message}
-	if je.Data != nil {
-		be.Data = *je.Data
-	}
-	return be
+	return &trustedrpc.BatchError{Code: int64(je.Code), Message: je.Message, Data: je.Data}
 }
 
-func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, after *func()) (any, error) {
-	noParams := func() *jsonrpc2.Error { return params(req) }
+func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc.Request) (any, *jsonrpc.Error) {
+	noParams := func() *jsonrpc.Error { return params(req) }
 	switch req.Method {
 	case "author_submitExtrinsic", "author_submitAndWatchExtrinsic":
 		shard, ct, e := shardAndBytes(req)
@@ -305,7 +374,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 		}
 		var w Watcher
 		if req.Method == "author_submitAndWatchExtrinsic" {
-			w = h.watch(after, false)
+			w = h.watch(req, false)
 		}
 		s.counters.Submitted.Add(1)
 		hash, err := s.b.Submit(ctx, shard, ct, w)
@@ -320,7 +389,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 		}
 		var w Watcher
 		if req.Method == "author_submitAndWatchTrustedOperation" {
-			w = h.watch(after, true)
+			w = h.watch(req, true)
 		}
 		s.counters.Submitted.Add(1)
 		res, err := s.b.SubmitOperations(ctx, shard, [][]byte{op}, w)
@@ -349,7 +418,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 		}
 		var w Watcher
 		if req.Method == "author_submitAndWatchTrustedOperations" {
-			w = h.watch(after, true)
+			w = h.watch(req, true)
 		}
 		s.counters.Submitted.Add(int64(len(hexes)))
 		res, err := s.b.SubmitOperations(ctx, shard, ops, w)
@@ -456,7 +525,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 	case "author_getUntrustedUrl":
 		return s.b.UntrustedURL(), nil
 	case "system_version":
-		return s.version, nil
+		return s.cfg.Version, nil
 	case "system_health":
 		if err := s.b.Health(); err != nil {
 			return nil, appError(err)
@@ -465,7 +534,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc2.Request, 
 	case "rpc_methods":
 		return map[string]any{"methods": Methods}, nil
 	}
-	return nil, &jsonrpc2.Error{Code: CodeMethodNotFound, Message: "Method not found: " + req.Method}
+	return nil, &jsonrpc.Error{Code: CodeMethodNotFound, Message: "Method not found: " + req.Method}
 }
 
 func isKnown(m string) bool {

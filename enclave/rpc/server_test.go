@@ -217,6 +217,24 @@ func read(t *testing.T, c *ws.Conn) message {
 	return m
 }
 
+// readRaw returns the next message as it came.
+func readRaw(t *testing.T, c *ws.Conn) string {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(data)
+}
+
+// callRaw sends raw and returns the next message as it came.
+func callRaw(t *testing.T, c *ws.Conn, raw string) string {
+	t.Helper()
+	send(t, c, raw)
+	return readRaw(t, c)
+}
+
 // call sends raw and returns the next message.
 func call(t *testing.T, c *ws.Conn, raw string) message {
 	t.Helper()
@@ -271,15 +289,22 @@ func TestParseErrorKeepsTheConnection(t *testing.T) {
 	stillWorks(t, c)
 }
 
-func TestBatchIsRefusedAsInvalidRequest(t *testing.T) {
+// A batch is answered with one array, one response per request in the
+// order sent; an empty one with a single Invalid Request error.
+func TestBatchIsAnsweredWithOneArrayInOrder(t *testing.T) {
 	url, _ := serve(t, &fakeBackend{})
 	c := dial(t, url)
-	m := call(t, c, `[{"jsonrpc":"2.0","id":1,"method":"system_version"},{"jsonrpc":"2.0","id":2,"method":"system_version"}]`)
+	send(t, c, `[{"jsonrpc":"2.0","id":1,"method":"system_version"},{"jsonrpc":"2.0","id":"two","method":"author_getShard"}]`)
+	got := readRaw(t, c)
+	want := `[{"jsonrpc":"2.0","result":"v-test","id":1},{"jsonrpc":"2.0","result":"` + testShard.String() + `","id":"two"}]`
+	if got != want {
+		t.Fatalf("batch answer\n got %s\nwant %s", got, want)
+	}
+	m := call(t, c, `[]`)
 	wantError(t, m, rpc.CodeInvalidRequest)
 	if string(m.ID) != "null" {
-		t.Errorf("batch refusal has id %s, want null", m.ID)
+		t.Errorf("empty batch refusal has id %s, want null", m.ID)
 	}
-	wantError(t, call(t, c, `[]`), rpc.CodeInvalidRequest)
 	stillWorks(t, c)
 }
 
@@ -349,29 +374,30 @@ func TestParamsNullIsInvalidRequest(t *testing.T) {
 	wantError(t, call(t, c, `{"jsonrpc":"2.0","id":1,"method":"system_version","params":null}`), rpc.CodeInvalidRequest)
 }
 
-// A numeric id with a fraction passes the stream's check (it is a number),
-// but sourcegraph/jsonrpc2 cannot decode it and closes the connection.
-func TestFractionalIDIsAnsweredAndKeepsTheConnection(t *testing.T) {
+// Every id the specification allows comes back byte for byte: fractions,
+// exponents, negative and large numbers, strings with escapes.
+func TestIDsAreEchoedByteForByte(t *testing.T) {
 	url, _ := serve(t, &fakeBackend{})
 	c := dial(t, url)
-	m := call(t, c, `{"jsonrpc":"2.0","id":1.5,"method":"system_version"}`)
-	if m.Error != nil && m.Error.Code != rpc.CodeInvalidRequest {
-		t.Fatalf("error %d, want an answer or -32600", m.Error.Code)
+	for _, id := range []string{`1.5`, `-1`, `-0.25e-3`, `1E+2`, `0`, `18446744073709551616`, `"a\"b\u00e9"`, `""`, `null`} {
+		got := callRaw(t, c, `{"jsonrpc":"2.0","id":`+id+`,"method":"system_version"}`)
+		if want := `{"jsonrpc":"2.0","result":"v-test","id":` + id + `}`; got != want {
+			t.Errorf("id %s:\n got %s\nwant %s", id, got, want)
+		}
 	}
 	stillWorks(t, c)
 }
 
 // JSON-RPC 2.0 §4.1: a notification is a request *without* an id member;
-// "id": null is not one. The server cannot echo a null id through its
-// JSON-RPC library, so it refuses it as an Invalid Request, with a null id,
-// rather than taking it for a notification and staying silent.
-func TestNullIDIsRefusedNotIgnored(t *testing.T) {
+// "id": null is a request, answered with "id": null, not ignored.
+func TestNullIDIsARequestAnsweredWithNullID(t *testing.T) {
 	url, _ := serve(t, &fakeBackend{})
 	c := dial(t, url)
 	m := call(t, c, `{"jsonrpc":"2.0","id":null,"method":"system_version"}`)
-	wantError(t, m, rpc.CodeInvalidRequest)
-	if string(m.ID) != "null" {
-		t.Fatalf("id %s, want null", m.ID)
+	var v string
+	wantResult(t, m, &v)
+	if string(m.ID) != "null" || v != "v-test" {
+		t.Fatalf("id %s result %q, want null and v-test", m.ID, v)
 	}
 	stillWorks(t, c)
 }
@@ -783,16 +809,14 @@ func TestLargeNumericIDIsAnsweredWithTheSameID(t *testing.T) {
 	}
 }
 
-// An id the server could not echo exactly (negative: the JSON-RPC library
-// keeps numeric ids as uint64) is refused as an Invalid Request with a null
-// id, and the connection stays.
-func TestNegativeIDIsRefused(t *testing.T) {
+func TestNegativeIDIsAnsweredWithTheSameID(t *testing.T) {
 	url, _ := serve(t, &fakeBackend{})
 	c := dial(t, url)
 	m := call(t, c, `{"jsonrpc":"2.0","id":-1,"method":"system_version"}`)
-	wantError(t, m, rpc.CodeInvalidRequest)
-	if string(m.ID) != "null" {
-		t.Fatalf("id %s, want null", m.ID)
+	var v string
+	wantResult(t, m, &v)
+	if string(m.ID) != "-1" {
+		t.Fatalf("id %s, want -1", m.ID)
 	}
 	stillWorks(t, c)
 }

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -70,15 +71,18 @@ func TestDevNodeRPCLimits(t *testing.T) {
 		}
 		return c.Codec().Sign(alice, chain, 0, call)
 	}
-	errs, err := c.BroadcastBatch(ctx, [][]byte{invoke(enclavebridge.MaxInvocationSize), invoke(node.MaxTxBytes)})
+	errs, err := c.BroadcastBatch(ctx, [][]byte{invoke(enclavebridge.MaxInvocationSize), invoke(types.MaxTxBytes), invoke(node.MaxTxBytes)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(fmt.Sprint(errs[0]), "UnknownShard") {
 		t.Errorf("the largest invoke: %v, want enclavebridge.UnknownShard from CheckTx", errs[0])
 	}
-	if errs[1] == nil || !strings.Contains(strings.ToLower(errs[1].Error()), "too large") {
-		t.Errorf("a transaction over %d bytes: %v, want the mempool's size refusal", node.MaxTxBytes, errs[1])
+	if !errors.Is(errs[1], types.ErrTxTooLarge) {
+		t.Errorf("a transaction over %d bytes: %v, want the application's tx.TooLarge", types.MaxTxBytes, errs[1])
+	}
+	if errs[2] == nil || !strings.Contains(strings.ToLower(errs[2].Error()), "too large") {
+		t.Errorf("a transaction over %d bytes: %v, want the mempool's size refusal", node.MaxTxBytes, errs[2])
 	}
 	healthy("an oversized transaction")
 }

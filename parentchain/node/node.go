@@ -24,6 +24,7 @@ import (
 
 	"github.com/integritee-go/integritee/parentchain/app"
 	"github.com/integritee-go/integritee/parentchain/state"
+	"github.com/integritee-go/integritee/parentchain/types"
 )
 
 // MaxRequestBatchSize bounds the requests of one JSON-RPC batch (CometBFT's
@@ -51,10 +52,12 @@ const (
 	// events is disconnected (CloseOnSlowClient) rather than buffered.
 	MaxSubscriptionClients    = 1000
 	MaxSubscriptionsPerClient = 100
-	// MaxTxBytes bounds one transaction: the largest call, an invoke of
-	// 16 KiB (enclavebridge.MaxInvocationSize), with room for its
-	// envelope.
-	MaxTxBytes = 64 << 10
+	// MaxTxBytes bounds one transaction in the mempool, before CheckTx:
+	// 1 KiB above the application's own bound (types.MaxTxBytes, 64 KiB,
+	// room for the largest call, a 16 KiB invoke), so that a transaction
+	// just above that gets the application's specific tx.TooLarge, and
+	// CometBFT refuses only what is far beyond it.
+	MaxTxBytes = types.MaxTxBytes + 1<<10
 	// MaxMempoolBytes bounds the mempool's transactions in bytes, beside
 	// its count (--mempool-size).
 	MaxMempoolBytes = 256 << 20
