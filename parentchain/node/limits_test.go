@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -85,4 +86,89 @@ func TestDevNodeRPCLimits(t *testing.T) {
 		t.Errorf("a transaction over %d bytes: %v, want the mempool's size refusal", node.MaxTxBytes, errs[2])
 	}
 	healthy("an oversized transaction")
+}
+
+// The node's RPC port follows JSON-RPC 2.0 (its front, front.go), where
+// CometBFT's own server does not: ids null and fractional echoed, invalid
+// requests answered with their id, empty and invalid batches answered as
+// the specification's examples (§7) say, notifications unanswered.
+func TestDevNodeRPCIsJSONRPC2(t *testing.T) {
+	_, _, addr := startDevNode(t)
+	type answer struct {
+		ID    json.RawMessage `json:"id"`
+		Error *struct {
+			Code int `json:"code"`
+		} `json:"error"`
+		Result json.RawMessage `json:"result"`
+	}
+	post := func(body string) (int, []byte) {
+		t.Helper()
+		res, err := http.Post(addr, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	// want: the id and the error code (0: a result) of each answer, in
+	// order; nil: no answer at all.
+	type want struct {
+		id   string
+		code int
+	}
+	for _, c := range []struct {
+		name, body string
+		batch      bool
+		want       []want
+	}{
+		{"id null", `{"jsonrpc":"2.0","method":"health","id":null}`, false, []want{{"null", 0}}},
+		{"fractional id", `{"jsonrpc":"2.0","method":"health","id":1.5}`, false, []want{{"1.5", 0}}},
+		{"string id", `{"jsonrpc":"2.0","method":"health","id":"a b"}`, false, []want{{`"a b"`, 0}}},
+		{"unknown method", `{"jsonrpc":"2.0","method":"foobar","id":"1"}`, false, []want{{`"1"`, -32601}}},
+		{"invalid JSON", `{"jsonrpc":"2.0","method":"foobar,"params":"bar","baz]`, false, []want{{"null", -32700}}},
+		{"invalid request object", `{"jsonrpc":"2.0","method":1,"params":"bar"}`, false, []want{{"null", -32600}}},
+		{"empty batch", `[]`, false, []want{{"null", -32600}}},
+		{"invalid batch", `[1,2,3]`, true, []want{{"null", -32600}, {"null", -32600}, {"null", -32600}}},
+		{"mixed batch", `[{"jsonrpc":"2.0","method":"health","id":"1"},{"jsonrpc":"2.0","method":"health"},{"foo":"boo"},{"jsonrpc":"2.0","method":"foo.get","params":{"name":"myself"},"id":"5"},{"jsonrpc":"2.0","method":"status","id":9}]`,
+			true, []want{{`"1"`, 0}, {"null", -32600}, {`"5"`, -32601}, {"9", 0}}},
+		{"notifications only", `[{"jsonrpc":"2.0","method":"health"},{"jsonrpc":"2.0","method":"health"}]`, false, nil},
+		{"a notification", `{"jsonrpc":"2.0","method":"health"}`, false, nil},
+	} {
+		code, body := post(c.body)
+		if c.want == nil {
+			if code != http.StatusNoContent || len(body) != 0 {
+				t.Errorf("%s: HTTP %d %q, want no answer", c.name, code, body)
+			}
+			continue
+		}
+		var got []answer
+		var err error
+		if c.batch {
+			err = json.Unmarshal(body, &got)
+		} else {
+			var a answer
+			err = json.Unmarshal(body, &a)
+			got = []answer{a}
+		}
+		if err != nil || len(got) != len(c.want) {
+			t.Errorf("%s: answer %s (%v), want %d responses", c.name, body, err, len(c.want))
+			continue
+		}
+		for i, w := range c.want {
+			gotCode := 0
+			if got[i].Error != nil {
+				gotCode = got[i].Error.Code
+			}
+			if string(got[i].ID) != w.id || gotCode != w.code || (w.code == 0 && got[i].Result == nil) {
+				t.Errorf("%s: response %d is %s, want id %s code %d", c.name, i, body, w.id, w.code)
+			}
+		}
+	}
+	// URI requests pass through.
+	if res, err := http.Get(addr + "/health"); err != nil || res.StatusCode != http.StatusOK {
+		t.Errorf("GET /health: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
 }

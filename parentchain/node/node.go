@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -70,11 +72,9 @@ func cometConfig(c Config) *cmtcfg.Config {
 	cc := cmtcfg.DefaultConfig()
 	cc.SetRoot(c.cometDir())
 	cc.Moniker = c.Moniker
-	host := "127.0.0.1"
-	if c.RPCExternal {
-		host = "0.0.0.0"
-	}
-	cc.RPC.ListenAddress = "tcp://" + net.JoinHostPort(host, strconv.Itoa(c.RPCPort))
+	// CometBFT's RPC listens on a socket only the front reaches; the front
+	// serves the RPC port (front.go).
+	cc.RPC.ListenAddress = "unix://" + rpcSocket(c.cometDir())
 	cc.RPC.MaxSubscriptionClients = MaxSubscriptionClients
 	cc.RPC.MaxSubscriptionsPerClient = MaxSubscriptionsPerClient
 	cc.RPC.CloseOnSlowClient = true
@@ -107,6 +107,7 @@ type Node struct {
 	comet   *cmtnode.Node
 	store   *state.Store
 	metrics *http.Server
+	front   *http.Server // the RPC port (front.go)
 }
 
 // New builds a node from a base path that holds a genesis (see EnsureDev and
@@ -151,6 +152,12 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n := &Node{cfg: c, log: log, comet: comet, store: store}
+	rpcHost := "127.0.0.1"
+	if c.RPCExternal {
+		rpcHost = "0.0.0.0"
+	}
+	n.front = &http.Server{Addr: net.JoinHostPort(rpcHost, strconv.Itoa(c.RPCPort)), Handler: newRPCFront(rpcSocket(c.cometDir())),
+		ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxRPCHeaderBytes}
 	if c.PrometheusPort > 0 {
 		host := "127.0.0.1"
 		if c.PrometheusExternal {
@@ -177,18 +184,36 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	front, err := net.Listen("tcp", n.front.Addr)
+	if err != nil {
+		n.store.Close()
+		return fmt.Errorf("node: rpc: %w", err)
+	}
+	// A socket left by a killed node would stop CometBFT's RPC listening.
+	if err := os.Remove(rpcSocket(n.cfg.cometDir())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		front.Close()
+		n.store.Close()
+		return fmt.Errorf("node: rpc socket: %w", err)
+	}
 	if err := n.comet.Start(); err != nil {
+		front.Close()
 		n.store.Close()
 		return fmt.Errorf("node: start: %w", err)
 	}
+	go func() {
+		if err := serveFront(n.front, front); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("rpc server", "err", err)
+		}
+	}()
 	n.log.Info("node started",
 		"chain_id", n.comet.GenesisDoc().ChainID,
-		"rpc", n.comet.Config().RPC.ListenAddress,
+		"rpc", n.front.Addr,
 		"p2p", n.comet.Config().P2P.ListenAddress,
 		"node_id", n.comet.NodeInfo().ID(),
 		"base_path", n.cfg.BasePath)
 	<-ctx.Done()
 	n.log.Info("stopping node")
+	_ = n.front.Close()
 	if n.metrics != nil {
 		_ = n.metrics.Close()
 	}
