@@ -260,13 +260,13 @@ func (e *Enclave) rollbackLocked(n uint64) error {
 	e.untakeLocked(e.headL1Locked())
 	if n > 0 {
 		if err := e.sealProgressLocked(n); err != nil {
-			return fmt.Errorf("%w: rollback: %v", ErrCommitFailed, err)
+			return e.failLocked(fmt.Errorf("%w: rollback to %d: %v", ErrCommitFailed, n, err))
 		}
 	} else {
 		e.saveIdleLocked()
 	}
 	if err := e.host.DeleteBlocksFrom(e.shard, n+1); err != nil {
-		return fmt.Errorf("%w: rollback: %v", ErrCommitFailed, err)
+		return e.failLocked(fmt.Errorf("%w: rollback to %d: %v", ErrCommitFailed, n, err))
 	}
 	e.queue.dropThrough(n)
 	e.unfinal = dropUnfinalAbove(e.unfinal, n)
