@@ -505,26 +505,6 @@ func TestForgedForkBlockRollsNothingBack(t *testing.T) {
 // sealedRecord names a record the enclave seals at the host.
 type sealedRecord struct{ key, purpose string }
 
-// copyHost returns a deep copy of h's sealed keys, state and blocks.
-func copyHost(h *fakeHost) *fakeHost {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := newFakeHost()
-	for k, v := range h.sealed {
-		n.sealed[k] = bytes.Clone(v)
-	}
-	for k, v := range h.state {
-		n.state[k] = bytes.Clone(v)
-	}
-	for s, m := range h.blocks {
-		n.blocks[s] = map[uint64][]byte{}
-		for k, v := range m {
-			n.blocks[s][k] = bytes.Clone(v)
-		}
-	}
-	return n
-}
-
 // FuzzSealedRecord: the records the enclave seals at the host (the
 // parentchain progress of each block, the snapshot index, the snapshots,
 // the progress between blocks) come back when it restarts. The host cannot
@@ -561,7 +541,7 @@ func FuzzSealedRecord(f *testing.F) {
 	head, _, _ := e.Head()
 	f.Fuzz(func(t *testing.T, which uint8, plain []byte) {
 		r := records[int(which)%len(records)]
-		h := copyHost(w.host)
+		h := w.host.snapshotFiles()
 		h.state[r.key] = e.keys.State().Encrypt(plain, e.recordAAD(r.key, r.purpose))
 		b, err := sim.New(sim.Config{Executable: w.m.exe, HostSecretPath: w.m.secret})
 		if err != nil {
