@@ -521,6 +521,7 @@ func (b *benchRun) setBalances(ctx context.Context, ids []account.ID, amount bal
 	l := &loader{
 		shard: b.s.shard, timeout: b.t.timeout, out: b.out, seen: b.seen,
 		window: fundOutstanding / len(conns), batch: fundBatch, stop: make(chan struct{}),
+		inOrder: new(sync.Mutex),
 	}
 	l.tally.printTo = b.out
 	l.tally.onRefused = func(int64) { l.halt("a set-balance call was refused", "") }
@@ -733,6 +734,12 @@ type loader struct {
 	window    int
 	batch     int
 	seen      *seenLog // records the operations seen InSidechainBlock; nil: none
+	// inOrder, if set, makes every pump send its request only after the
+	// previous request of any pump was answered, so that one signer's
+	// operations (the root's set-balance calls) reach the pool in nonce
+	// order and never wait there as Future operations, of which the pool
+	// holds only a few per signer (pool.DefaultMaxFuturePerAccount).
+	inOrder *sync.Mutex
 
 	tally tally
 
@@ -782,8 +789,7 @@ func (l *loader) pump(ctx context.Context, c *rpcclient.Client, q *opQueue, onEm
 			return
 		}
 		if !stopped && l.window-outstanding >= full {
-			first, ops := q.take(min(l.batch, l.window-outstanding))
-			outstanding += l.send(ctx, c, q, first, ops, done)
+			outstanding += l.sendNext(ctx, c, q, l.window-outstanding, done)
 			continue
 		}
 		stop := l.stop
@@ -796,6 +802,20 @@ func (l *loader) pump(ctx context.Context, c *rpcclient.Client, q *opQueue, onEm
 		case <-stop:
 		}
 	}
+}
+
+// sendNext takes up to min(l.batch, room) of q's next operations and sends
+// them; with l.inOrder, taking and sending is one step for all pumps.
+func (l *loader) sendNext(ctx context.Context, c *rpcclient.Client, q *opQueue, room int, done chan<- struct{}) int {
+	if l.inOrder != nil {
+		l.inOrder.Lock()
+		defer l.inOrder.Unlock()
+	}
+	first, ops := q.take(min(l.batch, room))
+	if len(ops) == 0 {
+		return 0
+	}
+	return l.send(ctx, c, q, first, ops, done)
 }
 
 // send submits ops (q's from first on) in one request (plain mode) or one
