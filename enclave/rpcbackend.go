@@ -88,19 +88,6 @@ func (e *Enclave) currentState() *stf.State {
 	return e.state
 }
 
-// stateNonces returns the state nonce of each call's signer (0 for a nil
-// call), read without the enclave's lock.
-func (e *Enclave) stateNonces(calls []*stf.SignedCall) []uint64 {
-	out := make([]uint64, len(calls))
-	st := e.currentState()
-	for i, c := range calls {
-		if c != nil {
-			out[i] = st.Account(c.Signer).Nonce
-		}
-	}
-	return out
-}
-
 // watchFunc adapts a Watcher to the pool's status functions.
 func watchFunc(w rpc.Watcher) func(pool.StatusEvent) {
 	return func(ev pool.StatusEvent) { w.Status(ev.Hash, fromPool(ev)) }
@@ -111,8 +98,12 @@ func watchFunc(w rpc.Watcher) func(pool.StatusEvent) {
 // those the pool took, in order.
 func (e *Enclave) poolCalls(calls []*stf.SignedCall, raws [][]byte, errs []error, w rpc.Watcher) (out []rpc.Submission, pooled [][]byte) {
 	out = make([]rpc.Submission, len(calls))
-	nonces := e.stateNonces(calls)
-	pooled = make([][]byte, 0, len(calls))
+	pending := make([]pool.Pending, 0, len(calls))
+	index := make([]int, 0, len(calls)) // pending[j] is calls[index[j]]
+	var watch func(pool.StatusEvent)
+	if w != nil {
+		watch = watchFunc(w)
+	}
 	for i, c := range calls {
 		if out[i].Err = errs[i]; errs[i] != nil {
 			continue
@@ -121,12 +112,16 @@ func (e *Enclave) poolCalls(calls []*stf.SignedCall, raws [][]byte, errs []error
 		// DecodeOperation took raws[i] only because it is that encoding:
 		// no need to encode it again.
 		out[i].Hash = sha256.Sum256(raws[i])
-		var err error
-		if w != nil {
-			_, err = e.pool.SubmitAndWatchFunc(c, out[i].Hash, nonces[i], watchFunc(w))
-		} else {
-			_, err = e.pool.Submit(c, out[i].Hash, nonces[i])
-		}
+		pending = append(pending, pool.Pending{Op: c, Hash: out[i].Hash, Watch: watch})
+		index = append(index, i)
+	}
+	// The signers' state nonces are read under the pool's lock, not
+	// before it (pool.SubmitMany says why), and without the enclave's.
+	st := e.currentState()
+	perr := e.pool.SubmitMany(pending, func(id account.ID) uint64 { return st.Account(id).Nonce })
+	pooled = make([][]byte, 0, len(pending))
+	for j, err := range perr {
+		i := index[j]
 		if err != nil {
 			out[i] = rpc.Submission{Err: err}
 			continue

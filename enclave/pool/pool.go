@@ -310,6 +310,50 @@ func (p *Pool) SubmitAndWatchFunc(op *stf.SignedCall, hash [32]byte, stateNonce 
 	return p.submitWatched(op, hash, stateNonce, &watcher{fn: fn})
 }
 
+// Pending is one operation for SubmitMany.
+type Pending struct {
+	Op   *stf.SignedCall
+	Hash [32]byte
+	// Watch, if not nil, receives the operation's statuses, as
+	// SubmitAndWatchFunc's function does.
+	Watch func(StatusEvent)
+}
+
+// SubmitMany submits ops in order under one hold of the pool's lock and
+// returns each one's error (nil: pooled), as Submit would. It reads each
+// signer's state nonce with nonceOf while it holds the lock; nonceOf must
+// not call the pool.
+//
+// Callers that read the state without the block producer's lock must use
+// it rather than Submit: a state nonce read before the pool's lock may be
+// older than what the pool was told since. If a block executes a signer's
+// last pooled operation between such a read and Submit, the pool forgets
+// the signer (its queue is empty) and the stale nonce starts a new queue
+// below the gap that nothing will fill: the signer's next operations stay
+// Future until they expire. The producer applies a block's state before it
+// marks the block's operations (MarkInBlock), so a nonce read under the
+// pool's lock is never older than the pool's own knowledge.
+func (p *Pool) SubmitMany(ops []Pending, nonceOf func(account.ID) uint64) []error {
+	errs := make([]error, len(ops))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, o := range ops {
+		if o.Op == nil {
+			errs[i] = ErrMalformed
+			continue
+		}
+		var w *watcher
+		if o.Watch != nil {
+			w = &watcher{fn: o.Watch}
+			p.addWatcherLocked(o.Hash, w)
+		}
+		if _, errs[i] = p.submitLocked(o.Op, o.Hash, nonceOf(o.Op.Signer)); errs[i] != nil && w != nil {
+			p.removeWatcherLocked(o.Hash, w)
+		}
+	}
+	return errs
+}
+
 func (p *Pool) submitWatched(op *stf.SignedCall, hash [32]byte, stateNonce uint64, w *watcher) (Status, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

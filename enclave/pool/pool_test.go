@@ -1050,3 +1050,44 @@ func TestExpireFuture(t *testing.T) {
 	}
 	checkInvariants(t, p)
 }
+
+// SubmitMany reads the signers' state nonces under the pool's lock: after a
+// block executed a signer's only pooled operation (the pool forgot the
+// signer), the next operation is Ready against the state as it is now. A
+// nonce read earlier (Submit with 0 here) would park it as Future.
+func TestSubmitManyReadsNoncesUnderTheLock(t *testing.T) {
+	p := newPool(t, Config{})
+	h0 := submit(t, p, alice, 0, 0, Ready)
+	state := map[account.ID]uint64{alice: 1} // the block executed nonce 0
+	p.MarkInBlock([][32]byte{h0}, [32]byte{9})
+	var got []Status
+	watch := func(ev StatusEvent) { got = append(got, ev.Status) }
+	op1, h1 := op(alice, 1)
+	op1b, _ := op(alice, 1)
+	op1b.Call.Transfer.Amount = types.NewBalance(7) // the same nonce again, another hash
+	op0, h0again := op(alice, 0)
+	reads := 0
+	errs := p.SubmitMany([]Pending{
+		{Op: op1, Hash: h1, Watch: watch},
+		{Op: op1b, Hash: op1b.Hash(), Watch: watch},
+		{Op: op0, Hash: h0again},
+		{Op: nil},
+	}, func(id account.ID) uint64 { reads++; return state[id] })
+	checkInvariants(t, p)
+	if errs[0] != nil || !errors.Is(errs[1], ErrNonceTaken) || !errors.Is(errs[2], ErrStaleNonce) || !errors.Is(errs[3], ErrMalformed) {
+		t.Fatalf("errors %v", errs)
+	}
+	if want := []Status{Submitted, Ready}; !slices.Equal(got, want) {
+		t.Fatalf("the watch saw %v, want %v (a refused operation's watch sees nothing)", got, want)
+	}
+	if reads != 3 {
+		t.Fatalf("nonceOf called %d times, want once per operation", reads)
+	}
+	if p.FutureLen() != 0 || len(p.Ready(0)) != 1 {
+		t.Fatalf("%d Future, %d Ready", p.FutureLen(), len(p.Ready(0)))
+	}
+	if len(p.watchers[h1]) != 1 || len(p.watchers[op1b.Hash()]) != 0 || p.nwatch != 1 {
+		t.Fatalf("watchers: %d of the pooled operation, %d of the refused one, %d in all; want 1, 0, 1",
+			len(p.watchers[h1]), len(p.watchers[op1b.Hash()]), p.nwatch)
+	}
+}
