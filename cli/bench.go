@@ -112,17 +112,11 @@ func benchTransfersCmd(e *env) *cobra.Command {
 			ceiling := verifyCeiling(runtime.GOMAXPROCS(0), 2*time.Second)
 			fmt.Fprintf(e.out, "ceiling: %.0f ed25519 verifications/s on %d goroutines (crypto/ed25519, 2 s)\n", ceiling, runtime.GOMAXPROCS(0))
 
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stopProfile, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer func() { _ = stopProfile() }()
 			fmt.Fprintf(e.out, "sending %d transfers from %d senders over %d connections, %d a request (client GOMAXPROCS %d)\n", total, senders, workers, batch, runtime.GOMAXPROCS(0))
 
 			// 4. Send: worker w owns senders w, w+workers, ..., and sends their
@@ -203,7 +197,9 @@ func benchTransfersCmd(e *env) *cobra.Command {
 				}
 			}
 			committed := time.Since(start)
-			pprof.StopCPUProfile()
+			if err := stopProfile(); err != nil {
+				return err
+			}
 			if cpu1, ok := processCPU(); ok {
 				cpu := cpu1 - cpu0
 				fmt.Fprintf(e.out, "client CPU while sending and waiting: %s (%.0f µs a transfer)\n", cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(total))
@@ -259,6 +255,32 @@ func processCPU() (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond, true
+}
+
+// startCPUProfile starts this process's CPU profile into file (nothing if
+// file is empty) and returns the function that stops it and closes the
+// file; calls after the first do nothing.
+func startCPUProfile(file string) (stop func() error, err error) {
+	if file == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	var once sync.Once
+	return func() error {
+		err = nil
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			err = f.Close()
+		})
+		return err
+	}, nil
 }
 
 // verifyCeiling measures ed25519 verifications per second (crypto/ed25519,

@@ -118,14 +118,15 @@ func (e *Enclave) poolCalls(calls []*stf.SignedCall, raws [][]byte, errs []error
 	// The signers' state nonces are read under the pool's lock, not
 	// before it (pool.SubmitMany says why), and without the enclave's.
 	st := e.currentState()
-	perr := e.pool.SubmitMany(pending, func(id account.ID) uint64 { return st.Account(id).Nonce })
+	res := e.pool.SubmitMany(pending, func(id account.ID) uint64 { return st.Account(id).Nonce })
 	pooled = make([][]byte, 0, len(pending))
-	for j, err := range perr {
+	for j, r := range res {
 		i := index[j]
-		if err != nil {
-			out[i] = rpc.Submission{Err: err}
+		if r.Err != nil {
+			out[i] = rpc.Submission{Err: r.Err}
 			continue
 		}
+		out[i].Status = fromPool(pool.StatusEvent{Status: r.Status})
 		pooled = append(pooled, raws[i])
 	}
 	return out, pooled

@@ -108,11 +108,14 @@ const MaxBatchOperations = 1024
 
 // BatchResult is one element of the answer to
 // author_submitTrustedOperations and author_submitAndWatchTrustedOperations:
-// the operation's hash (with watch, also its subscription) if the pool took
-// it, or the error that refused it.
+// the operation's hash (with watch, also its subscription) and its status
+// once pooled, Ready or Future, if the pool took it, or the error that
+// refused it. With watch, the notifications follow from the next status on:
+// neither Submitted nor this status is sent again.
 type BatchResult struct {
-	Hash  string      `json:"hash,omitempty"`
-	Error *BatchError `json:"error,omitempty"`
+	Hash   string      `json:"hash,omitempty"`
+	Status string      `json:"status,omitempty"`
+	Error  *BatchError `json:"error,omitempty"`
 }
 
 // BatchError is a refused element's error, shaped like a JSON-RPC error

@@ -319,10 +319,17 @@ type Pending struct {
 	Watch func(StatusEvent)
 }
 
+// Result is one operation's outcome in SubmitMany: its status once pooled
+// (Ready or Future), or the error that refused it.
+type Result struct {
+	Status Status
+	Err    error
+}
+
 // SubmitMany submits ops in order under one hold of the pool's lock and
-// returns each one's error (nil: pooled), as Submit would. It reads each
-// signer's state nonce with nonceOf while it holds the lock; nonceOf must
-// not call the pool.
+// returns each one's outcome, as Submit would. It reads each signer's state
+// nonce with nonceOf while it holds the lock; nonceOf must not call the
+// pool.
 //
 // Callers that read the state without the block producer's lock must use
 // it rather than Submit: a state nonce read before the pool's lock may be
@@ -333,13 +340,13 @@ type Pending struct {
 // Future until they expire. The producer applies a block's state before it
 // marks the block's operations (MarkInBlock), so a nonce read under the
 // pool's lock is never older than the pool's own knowledge.
-func (p *Pool) SubmitMany(ops []Pending, nonceOf func(account.ID) uint64) []error {
-	errs := make([]error, len(ops))
+func (p *Pool) SubmitMany(ops []Pending, nonceOf func(account.ID) uint64) []Result {
+	out := make([]Result, len(ops))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, o := range ops {
 		if o.Op == nil {
-			errs[i] = ErrMalformed
+			out[i].Err = ErrMalformed
 			continue
 		}
 		var w *watcher
@@ -347,11 +354,12 @@ func (p *Pool) SubmitMany(ops []Pending, nonceOf func(account.ID) uint64) []erro
 			w = &watcher{fn: o.Watch}
 			p.addWatcherLocked(o.Hash, w)
 		}
-		if _, errs[i] = p.submitLocked(o.Op, o.Hash, nonceOf(o.Op.Signer)); errs[i] != nil && w != nil {
+		out[i].Status, out[i].Err = p.submitLocked(o.Op, o.Hash, nonceOf(o.Op.Signer))
+		if out[i].Err != nil && w != nil {
 			p.removeWatcherLocked(o.Hash, w)
 		}
 	}
-	return errs
+	return out
 }
 
 func (p *Pool) submitWatched(op *stf.SignedCall, hash [32]byte, stateNonce uint64, w *watcher) (Status, error) {

@@ -1067,15 +1067,15 @@ func TestSubmitManyReadsNoncesUnderTheLock(t *testing.T) {
 	op1b.Call.Transfer.Amount = types.NewBalance(7) // the same nonce again, another hash
 	op0, h0again := op(alice, 0)
 	reads := 0
-	errs := p.SubmitMany([]Pending{
+	res := p.SubmitMany([]Pending{
 		{Op: op1, Hash: h1, Watch: watch},
 		{Op: op1b, Hash: op1b.Hash(), Watch: watch},
 		{Op: op0, Hash: h0again},
 		{Op: nil},
 	}, func(id account.ID) uint64 { reads++; return state[id] })
 	checkInvariants(t, p)
-	if errs[0] != nil || !errors.Is(errs[1], ErrNonceTaken) || !errors.Is(errs[2], ErrStaleNonce) || !errors.Is(errs[3], ErrMalformed) {
-		t.Fatalf("errors %v", errs)
+	if res[0].Err != nil || res[0].Status != Ready || !errors.Is(res[1].Err, ErrNonceTaken) || !errors.Is(res[2].Err, ErrStaleNonce) || !errors.Is(res[3].Err, ErrMalformed) {
+		t.Fatalf("results %v", res)
 	}
 	if want := []Status{Submitted, Ready}; !slices.Equal(got, want) {
 		t.Fatalf("the watch saw %v, want %v (a refused operation's watch sees nothing)", got, want)

@@ -145,6 +145,14 @@ type requestWatch struct {
 	// quiet leaves out Submitted, which the answer itself says (the
 	// TrustedOperation methods: one message fewer per operation).
 	quiet bool
+	// answered leaves out each operation's status at submission (Ready or
+	// Future, the status that directly follows its Submitted), which the
+	// answer says too (author_submitAndWatchTrustedOperations: a second
+	// message fewer per operation). Needs quiet.
+	answered bool
+	// initial is the operation whose Submitted came last, while its status
+	// at submission is still to come (answered only).
+	initial sidechain.Hash
 	// open tracks the connection's open watches (nil: not tracked).
 	open *openWatches
 
@@ -158,12 +166,25 @@ func (w *requestWatch) Status(hash sidechain.Hash, s Status) {
 	if w.open != nil {
 		w.open.status(hash, s, time.Now())
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock() // held across push, so statuses keep their order
+	if w.answered {
+		// The pool reports an operation's Submitted and then, at once
+		// (under its lock), its status at submission.
+		if s.Kind == Submitted {
+			w.initial = hash
+			return
+		}
+		initial := w.initial == hash && (s.Kind == Ready || s.Kind == Future)
+		w.initial = sidechain.Hash{}
+		if initial {
+			return
+		}
+	}
 	if w.quiet && s.Kind == Submitted {
 		return
 	}
 	u := Update{Subscription: hash.String(), Result: s}
-	w.mu.Lock()
-	defer w.mu.Unlock() // held across push, so statuses keep their order
 	if !w.replied {
 		w.held = append(w.held, u)
 		return

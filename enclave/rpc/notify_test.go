@@ -88,3 +88,40 @@ func TestNotificationQueueIsBoundedForAClientThatDoesNotRead(t *testing.T) {
 		t.Fatal("a push after the close was queued")
 	}
 }
+
+// An answered watch (author_submitAndWatchTrustedOperations) leaves out each
+// operation's Submitted and its status at submission, the one directly
+// after Submitted, which the answer says; every later status is sent, even
+// one that happens before the answer is written (a Future operation made
+// Ready by the next one of the batch).
+func TestAnsweredWatchLeavesOutTheStatusAtSubmission(t *testing.T) {
+	n := &notifier{running: true} // nothing writes: the queue keeps what is pushed
+	w := &requestWatch{n: n, quiet: true, answered: true}
+	h1, h2 := sidechain.Hash{1}, sidechain.Hash{2}
+	inBlock := Status{Kind: InSidechainBlock, BlockHash: sidechain.Hash{9}}
+	for _, ev := range []struct {
+		h sidechain.Hash
+		s Status
+	}{
+		{h1, Status{Kind: Submitted}}, {h1, Status{Kind: Future}}, // h1 waits for h2's nonce
+		{h2, Status{Kind: Submitted}}, {h2, Status{Kind: Ready}}, {h1, Status{Kind: Ready}},
+	} {
+		w.Status(ev.h, ev.s)
+	}
+	w.release()
+	w.Status(h2, inBlock)
+	w.Status(h1, Status{Kind: Ready}) // not after a Submitted: sent
+	want := []Update{
+		{Subscription: h1.String(), Result: Status{Kind: Ready}},
+		{Subscription: h2.String(), Result: inBlock},
+		{Subscription: h1.String(), Result: Status{Kind: Ready}},
+	}
+	if len(n.queue) != len(want) {
+		t.Fatalf("queued %v, want %v", n.queue, want)
+	}
+	for i := range want {
+		if n.queue[i] != want[i] {
+			t.Fatalf("queued %v, want %v", n.queue, want)
+		}
+	}
+}

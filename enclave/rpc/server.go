@@ -57,11 +57,12 @@ type Watcher interface {
 	Status(hash sidechain.Hash, s Status)
 }
 
-// Submission is one operation's outcome in SubmitOperations: its hash, or
-// the error that refused it.
+// Submission is one operation's outcome in SubmitOperations: its hash and
+// its status once pooled (Ready or Future), or the error that refused it.
 type Submission struct {
-	Hash sidechain.Hash
-	Err  error
+	Hash   sidechain.Hash
+	Status Status
+	Err    error
 }
 
 // Backend is the enclave as the RPC server sees it.
@@ -348,9 +349,10 @@ func (h *handler) Handle(ctx context.Context, req *jsonrpc.Request) (any, error)
 func (h *handler) Waiting() bool { return h.watches != nil && h.watches.any(time.Now()) }
 
 // watch returns the Watcher of a request's operations; their statuses are
-// released once the answer is written. quiet leaves out Submitted.
-func (h *handler) watch(req *jsonrpc.Request, quiet bool) Watcher {
-	w := &requestWatch{n: h.n, quiet: quiet, open: h.watches}
+// released once the answer is written. quiet leaves out Submitted;
+// answered also each operation's status at submission (requestWatch).
+func (h *handler) watch(req *jsonrpc.Request, quiet, answered bool) Watcher {
+	w := &requestWatch{n: h.n, quiet: quiet, answered: answered, open: h.watches}
 	req.AfterReply(w.release)
 	return w
 }
@@ -374,7 +376,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc.Request) (
 		}
 		var w Watcher
 		if req.Method == "author_submitAndWatchExtrinsic" {
-			w = h.watch(req, false)
+			w = h.watch(req, false, false)
 		}
 		s.counters.Submitted.Add(1)
 		hash, err := s.b.Submit(ctx, shard, ct, w)
@@ -389,7 +391,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc.Request) (
 		}
 		var w Watcher
 		if req.Method == "author_submitAndWatchTrustedOperation" {
-			w = h.watch(req, true)
+			w = h.watch(req, true, false)
 		}
 		s.counters.Submitted.Add(1)
 		res, err := s.b.SubmitOperations(ctx, shard, [][]byte{op}, w)
@@ -418,7 +420,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc.Request) (
 		}
 		var w Watcher
 		if req.Method == "author_submitAndWatchTrustedOperations" {
-			w = h.watch(req, true)
+			w = h.watch(req, true, true)
 		}
 		s.counters.Submitted.Add(int64(len(hexes)))
 		res, err := s.b.SubmitOperations(ctx, shard, ops, w)
@@ -429,7 +431,7 @@ func (s *Server) handle(ctx context.Context, h *handler, req *jsonrpc.Request) (
 			if r.Err != nil {
 				out[idx[j]].Error = batchError(r.Err)
 			} else {
-				out[idx[j]].Hash = r.Hash.String()
+				out[idx[j]].Hash, out[idx[j]].Status = r.Hash.String(), r.Status.Kind
 			}
 		}
 		return out, nil

@@ -84,6 +84,9 @@ func (f *fakeBackend) SubmitOperations(_ context.Context, shard sidechain.ShardI
 			continue
 		}
 		out[i].Hash = sidechain.Hash{op[0]}
+		if len(f.statuses) > 1 && !f.statuses[1].Final() {
+			out[i].Status = f.statuses[1] // the status at submission, after Submitted
+		}
 		if w != nil {
 			for _, s := range f.statuses {
 				w.Status(out[i].Hash, s)
@@ -822,9 +825,11 @@ func TestNegativeIDIsAnsweredWithTheSameID(t *testing.T) {
 }
 
 func TestSubmitAndWatchTrustedOperationsAnswersPerElementThenNotifies(t *testing.T) {
+	inBlock := rpc.Status{Kind: rpc.InSidechainBlock, BlockHash: sidechain.Hash{0x66}}
 	final := rpc.Status{Kind: rpc.Finalized, BlockHash: sidechain.Hash{0x77}}
-	// Submitted is left out: the answer says it.
-	b := &fakeBackend{statuses: []rpc.Status{{Kind: rpc.Submitted}, {Kind: rpc.Ready}, final}}
+	// Submitted and the status at submission (Ready) are left out: the
+	// answer says them.
+	b := &fakeBackend{statuses: []rpc.Status{{Kind: rpc.Submitted}, {Kind: rpc.Ready}, inBlock, final}}
 	url, counters := serve(t, b)
 	c := dial(t, url)
 	m := call(t, c, `{"jsonrpc":"2.0","id":5,"method":"author_submitAndWatchTrustedOperations","params":["`+testShard.String()+`",["0x01","0x0bad","zz","0x02"]]}`)
@@ -833,7 +838,8 @@ func TestSubmitAndWatchTrustedOperationsAnswersPerElementThenNotifies(t *testing
 	if len(res) != 4 {
 		t.Fatalf("%d results: %s", len(res), m.Result)
 	}
-	if res[0].Hash != (sidechain.Hash{1}).String() || res[3].Hash != (sidechain.Hash{2}).String() || res[0].Error != nil {
+	if res[0].Hash != (sidechain.Hash{1}).String() || res[3].Hash != (sidechain.Hash{2}).String() || res[0].Error != nil ||
+		res[0].Status != rpc.Ready || res[3].Status != rpc.Ready {
 		t.Fatalf("accepted elements: %s", m.Result)
 	}
 	if e := res[1].Error; e == nil || e.Code != rpc.CodeApplication || !strings.Contains(string(e.Data), `"StaleNonce"`) || res[1].Hash != "" {
@@ -853,8 +859,8 @@ func TestSubmitAndWatchTrustedOperationsAnswersPerElementThenNotifies(t *testing
 		got[u.Subscription] = append(got[u.Subscription], u.Result)
 	}
 	for _, h := range []string{res[0].Hash, res[3].Hash} {
-		if fmt.Sprint(got[h]) != fmt.Sprint(b.statuses[1:]) {
-			t.Fatalf("%s: %v", h, got[h])
+		if fmt.Sprint(got[h]) != fmt.Sprint(b.statuses[2:]) {
+			t.Fatalf("%s: %v, want %v", h, got[h], b.statuses[2:])
 		}
 	}
 	if counters.Submitted.Load() != 4 {
