@@ -41,7 +41,7 @@ type stuckConn struct {
 	started chan struct{}
 }
 
-func (c *stuckConn) Write([]byte) error {
+func (c *stuckConn) WriteBatch([][]byte) error {
 	select {
 	case c.started <- struct{}{}:
 	default:

@@ -190,7 +190,9 @@ func (s *Server) Serve(l net.Listener, cert tls.Certificate) error {
 // get, so that it can be renewed while the server runs (a quote ages).
 func (s *Server) ServeCertificates(l net.Listener, get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) error {
 	cfg := &tls.Config{GetCertificate: get, MinVersion: tls.VersionTLS13}
-	return s.http.Serve(tls.NewListener(l, cfg))
+	// Corked below TLS: a connection's queued notifications leave in one
+	// system call (jsonrpc.Conn.WriteBatch).
+	return s.http.Serve(tls.NewListener(jsonrpc.CorkListener(l), cfg))
 }
 
 // Close stops the server and closes its connections.
