@@ -227,7 +227,7 @@ func (e *Enclave) invokeInTx(tx *stf.Tx, height int64, index int, ciphertext []b
 		e.log.Warn("indirect invocation refused", "block", height, "tx", index, "err", errName(err))
 		return [32]byte{}, false
 	}
-	res, err := e.stf.ExecuteInTx(tx, op.Call)
+	res, err := e.stf.ExecuteInTx(tx, op.Call, op.Call.Hash())
 	if err != nil {
 		e.stats.CallsFailed++
 		e.log.Warn("indirect invocation failed", "block", height, "tx", index, "err", errName(err))

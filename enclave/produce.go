@@ -130,7 +130,7 @@ func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, 
 		if time.Since(start) > budget {
 			break
 		}
-		res, err := e.stf.ExecuteInTx(tx, en.Op)
+		res, err := e.stf.ExecuteInTx(tx, en.Op, en.Hash)
 		if err != nil {
 			e.stats.CallsFailed++
 			e.pool.MarkInvalid(en.Hash, err.Error())

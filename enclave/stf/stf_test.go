@@ -530,19 +530,19 @@ func TestExecuteInTx(t *testing.T) {
 	if _, err := x.f.ExecuteCall(x.st, op); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("ExecuteCall: %v, want ErrBadSignature", err)
 	}
-	if _, err := x.f.ExecuteInTx(tx, op); err != nil {
+	if _, err := x.f.ExecuteInTx(tx, op, op.Hash()); err != nil {
 		t.Fatalf("first call: %v", err)
 	}
 	second := SignCall(x.alice, Call{Transfer: &Transfer{From: x.aliceID, To: x.chID, Amount: teer(2)}}, 1, testMr, testShard)
-	if _, err := x.f.ExecuteInTx(tx, second); err != nil {
+	if _, err := x.f.ExecuteInTx(tx, second, second.Hash()); err != nil {
 		t.Fatalf("second call (nonce 1, after the first): %v", err)
 	}
 	withTwo := tx.Diff()
-	if _, err := x.f.ExecuteInTx(tx, op); !errors.Is(err, ErrStaleNonce) {
+	if _, err := x.f.ExecuteInTx(tx, op, op.Hash()); !errors.Is(err, ErrStaleNonce) {
 		t.Fatalf("replay: %v, want ErrStaleNonce", err)
 	}
 	big := SignCall(x.alice, Call{Unshield: &Unshield{From: x.aliceID, To: x.bobID, Amount: teer(1000), Shard: testShard}}, 2, testMr, testShard)
-	if _, err := x.f.ExecuteInTx(tx, big); !errors.Is(err, ErrInsufficientBalance) {
+	if _, err := x.f.ExecuteInTx(tx, big, big.Hash()); !errors.Is(err, ErrInsufficientBalance) {
 		t.Fatalf("overdraft: %v", err)
 	}
 	if !bytes.Equal(withTwo.Encode(), tx.Diff().Encode()) {
