@@ -572,12 +572,14 @@ func TestSubmitAndWatchOperationsAnswersEachElement(t *testing.T) {
 		t.Fatalf("refused element: %+v", res[1])
 	}
 	for _, i := range []int{0, 2} {
-		if res[i].Err != nil || res[i].Hash != hashOf(ops[i]).String() {
+		if res[i].Err != nil || res[i].Hash != hashOf(ops[i]).String() || res[i].Status != "Ready" {
 			t.Fatalf("element %d: %+v", i, res[i])
 		}
 		got := drain(t, res[i].Watch)
-		if fmt.Sprint(got) != fmt.Sprint(want[1:]) { // no Submitted: the answer says it
-			t.Fatalf("element %d: statuses %v, want %v", i, got, want)
+		// Neither Submitted nor the status at submission (Ready): the
+		// answer says them.
+		if fmt.Sprint(got) != fmt.Sprint(want[2:]) {
+			t.Fatalf("element %d: statuses %v, want %v", i, got, want[2:])
 		}
 	}
 	plain, err := c.SubmitOperations(ctx(t), shard, [][]byte{{7}})
