@@ -83,6 +83,9 @@ func (b *backend) SubmitOperations(_ context.Context, s sidechain.ShardID, ops [
 		b.cts = append(b.cts, bytes.Clone(ct))
 		h := hashOf(ct)
 		out[i].Hash = h
+		if len(b.statuses) > 1 && (b.statuses[1].Kind == rpc.Ready || b.statuses[1].Kind == rpc.Future) {
+			out[i].Status = b.statuses[1] // after Submitted, as the pool reports them
+		}
 		if w == nil {
 			continue
 		}
