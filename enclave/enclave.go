@@ -129,7 +129,8 @@ type Enclave struct {
 	// watchesExpired is when OnSlot last ended overdue watches.
 	watchesExpired time.Time
 	unshields      map[[32]byte]int64 // parentchain height at which each was sent in this run
-	nonce          uint64             // next parentchain nonce as far as we know
+	// send queues the parentchain calls, sent without the lock (sender.go).
+	send sender
 	// confirmSent is the last sidechain block this enclave sent for
 	// confirmation, and the parentchain height it was sent at.
 	confirmSent   uint64
@@ -335,30 +336,17 @@ func (e *Enclave) Register(ctx context.Context, url string, skip bool) (method s
 	if err != nil {
 		return "", err
 	}
+	done := make(chan error, 1)
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return method, e.sendLocked(ctx, call)
-}
-
-func (e *Enclave) sendLocked(ctx context.Context, call types.Call) error {
-	chainNonce, err := e.host.ParentchainNonce(ctx, e.Signer())
-	if err != nil {
-		return err
+	e.queueLocked(call, done)
+	e.mu.Unlock()
+	e.sendQueued(ctx)
+	select {
+	case err := <-done:
+		return method, err
+	case <-ctx.Done():
+		return method, ctx.Err()
 	}
-	if chainNonce > e.nonce {
-		e.nonce = chainNonce
-	}
-	// The chain the light client follows (its id and genesis hash, from the
-	// sealed trust root), not the host's configuration.
-	tx := e.codec.Sign(e.keys.Signer(), e.lc.Chain(), e.nonce, call)
-	if err := e.host.SubmitParentchainTx(ctx, tx); err != nil {
-		if errors.Is(err, types.ErrTxStaleNonce) || errors.Is(err, types.ErrTxFutureNonce) {
-			e.nonce = chainNonce
-		}
-		return fmt.Errorf("enclave: send %s: %w", call, err)
-	}
-	e.nonce++
-	return nil
 }
 
 // State keys of what the enclave keeps at the host.

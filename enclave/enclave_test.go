@@ -46,6 +46,13 @@ type fakeHost struct {
 	forwarded [][]byte
 	txs       [][]byte
 	failStore bool // StoreBlock fails
+	// hang, if set, makes SubmitParentchainTx wait until it is closed (a
+	// hung node), after a send on hanging.
+	hang    chan struct{}
+	hanging chan struct{}
+	// failSubmits is how many of the next submissions fail (a node that
+	// refuses or is unreachable).
+	failSubmits int
 	// chain is the parentchain ReadParentchainState proves from (nil: none);
 	// lie, if set, rewrites its answers.
 	chain *chaintest.Chain
@@ -154,8 +161,16 @@ func (h *fakeHost) ParentchainNonce(context.Context, account.ID) (uint64, error)
 }
 
 func (h *fakeHost) SubmitParentchainTx(_ context.Context, tx []byte) error {
+	if h.hang != nil {
+		h.hanging <- struct{}{}
+		<-h.hang
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.failSubmits > 0 {
+		h.failSubmits--
+		return errors.New("fake host: node unreachable")
+	}
 	h.txs = append(h.txs, bytes.Clone(tx))
 	return nil
 }

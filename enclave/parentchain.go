@@ -154,8 +154,9 @@ func (e *Enclave) decryptOperation(ct []byte) (*stf.Operation, error) {
 	return stf.DecodeOperation(plain)
 }
 
-// flushConfirmsLocked sends the queued parentchain confirmations.
-func (e *Enclave) flushConfirmsLocked(ctx context.Context) {
+// flushConfirmsLocked hands the pending parentchain confirmations to the
+// sender (sender.go).
+func (e *Enclave) flushConfirmsLocked() {
 	if e.halted != nil || (e.head == nil && e.lc.Height() > 0 && !e.shardIsNewLocked()) {
 		// Not the shard's state: its confirmations would report calls it
 		// executed on a state the sidechain never had. Keep the latest few.
@@ -164,13 +165,10 @@ func (e *Enclave) flushConfirmsLocked(ctx context.Context) {
 		}
 		return
 	}
-	for len(e.confirms) > 0 {
-		if err := e.sendLocked(ctx, e.confirms[0]); err != nil {
-			e.log.Warn("confirming a parentchain block failed; will retry", "err", err)
-			return
-		}
-		e.confirms = e.confirms[1:]
+	for _, c := range e.confirms {
+		e.queueLocked(c, nil)
 	}
+	e.confirms = nil
 }
 
 // maxQueuedConfirms bounds the confirmations an enclave that may not send

@@ -52,6 +52,7 @@ func (e *Enclave) slotAuthorLocked(slot uint64, l1 int64) (account.ID, bool) {
 func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, error) {
 	slot := e.Slot(now)
 	e.mu.Lock()
+	defer e.sendQueued(ctx) // what the block made due on the parentchain, after the unlock
 	defer e.mu.Unlock()
 	if now.Sub(e.watchesExpired) >= time.Second {
 		// Watches whose block the parentchain has not anchored within
@@ -269,8 +270,8 @@ func (e *Enclave) snapshotLocked(n uint64) error {
 // afterCommitLocked does what follows a committed block on the parentchain:
 // queued confirmations, finality, and unshieldings of the outbox.
 func (e *Enclave) afterCommitLocked(ctx context.Context) {
-	e.flushConfirmsLocked(ctx)
-	e.finalizeLocked(ctx)
+	e.flushConfirmsLocked()
+	e.finalizeLocked()
 	e.sendUnshieldsLocked(ctx)
 	e.notifyFinalizedLocked()
 }
@@ -321,7 +322,7 @@ func (e *Enclave) isPrimaryLocked() bool {
 // confirmed block) every FinalizationInterval blocks, and at once when the
 // outbox holds unshieldings of blocks not yet confirmed, since payouts wait
 // for their block's confirmation.
-func (e *Enclave) finalizeLocked(ctx context.Context) {
+func (e *Enclave) finalizeLocked() {
 	if e.head == nil || !e.isPrimaryLocked() || e.halted != nil {
 		return
 	}
@@ -351,10 +352,7 @@ func (e *Enclave) finalizeLocked(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	if err := e.sendLocked(ctx, call); err != nil {
-		e.log.Warn("sidechain finality confirmation failed", "block", n, "err", err)
-		return
-	}
+	e.queueLocked(call, nil)
 	e.confirmSent, e.confirmSentAt = n, e.lc.Height()
 }
 
@@ -456,12 +454,9 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		if err := e.sendLocked(ctx, call); err != nil {
-			e.log.Warn("unshield_funds not sent; will retry", "call", fmt.Sprintf("%x", u.CallHash[:8]), "err", err)
-			return
-		}
+		e.queueLocked(call, nil)
 		e.unshields[u.CallHash] = now
-		e.log.Info("unshield_funds sent", "call", fmt.Sprintf("%x", u.CallHash[:8]))
+		e.log.Info("unshield_funds queued", "call", fmt.Sprintf("%x", u.CallHash[:8]))
 	}
 }
 
@@ -473,6 +468,7 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 // already stale, and calls made on them would only fail on the chain.
 func (e *Enclave) SendDue(ctx context.Context) {
 	e.mu.Lock()
+	defer e.sendQueued(ctx) // after the unlock
 	defer e.mu.Unlock()
 	if e.halted != nil {
 		return

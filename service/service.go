@@ -403,9 +403,11 @@ func (s *Service) syncParentchain(ctx context.Context, report bool) error {
 		if err != nil {
 			return err
 		}
+		began := time.Now()
 		if err := s.enc.ImportParentchainBlock(ctx, in, time.Now()); err != nil && !errors.Is(err, enclave.ErrHalted) {
 			return fmt.Errorf("service: parentchain block %d: %w", h, err)
 		}
+		s.slowCall("parentchain block import", began, "height", h)
 		s.metrics.ParentchainBlock.WithLabelValues("integritee").Set(float64(h))
 		s.metrics.SyncLag.Set(float64(latest - 1 - h))
 		if time.Since(lastLog) > 5*time.Second {
@@ -414,9 +416,19 @@ func (s *Service) syncParentchain(ctx context.Context, report bool) error {
 		}
 	}
 	if next < latest {
+		began := time.Now()
 		s.enc.SendDue(ctx)
+		s.slowCall("parentchain calls due", began)
 	}
 	return nil
+}
+
+// slowCall logs an enclave call that took longer than a slot (it held the
+// enclave's lock, so block production and imports waited for it).
+func (s *Service) slowCall(what string, began time.Time, args ...any) {
+	if took := time.Since(began); took > s.cfg.SlotDuration {
+		s.log.Warn("slow enclave call: "+what, append(args, "took", took.Round(time.Millisecond))...)
+	}
 }
 
 func (s *Service) syncLoop(ctx context.Context) {
@@ -472,7 +484,7 @@ func (s *Service) slotLoop(ctx context.Context) error {
 		if b != nil {
 			s.metrics.SlotDuration.Observe(time.Since(start).Seconds())
 			s.metrics.AuraRemaining.WithLabelValues("after_block").Observe(max(0, (slot - time.Since(start)).Seconds()))
-			s.log.Info("sidechain block", "number", b.Header.Number, "ops", len(b.Data.Operations), "parentchain", b.Data.LayerOneHead.Number)
+			s.log.Info("sidechain block", "number", b.Header.Number, "ops", len(b.Data.Operations), "parentchain", b.Data.LayerOneHead.Number, "took", time.Since(start).Round(time.Millisecond))
 		}
 	}
 }
