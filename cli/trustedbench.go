@@ -49,7 +49,7 @@ const (
 	defaultBenchAccounts  = 10000
 	defaultBenchTransfers = 40
 	defaultBenchClients   = 64
-	defaultBenchWindow    = 256
+	defaultBenchWindow    = 48
 	defaultBenchBatch     = 64
 	defaultBenchDuration  = 30 * time.Second
 	defaultBenchMaxErrors = 10

@@ -129,7 +129,7 @@ func TestBenchmarkFlagDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]string{
-		"accounts": "10000", "transfers": "40", "clients": "64", "window": "256", "batch": "64",
+		"accounts": "10000", "transfers": "40", "clients": "64", "window": "48", "batch": "64",
 		"duration": "30s", "mode": "plain", "workers": "[]", "metrics": "[]", "max-errors": "10", "root": "//Alice",
 	} {
 		f := bench.Flags().Lookup(name)

@@ -139,6 +139,7 @@ type Enclave struct {
 	// the last parentchain-confirmed block found on this enclave's chain.
 	outboxAt map[[32]byte]uint64
 	unfinal  []inBlock // blocks whose operations' watchers wait for Finalized
+	finalDue []inBlock // anchored blocks whose watchers learn it after the unlock
 	// recentCalls are the calls of unfinal blocks this enclave had pooled,
 	// pooled again if a fork drops their block.
 	recentCalls   map[[32]byte]*stf.SignedCall

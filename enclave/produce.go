@@ -52,7 +52,7 @@ func (e *Enclave) slotAuthorLocked(slot uint64, l1 int64) (account.ID, bool) {
 func (e *Enclave) OnSlot(ctx context.Context, now time.Time) (*sidechain.Block, error) {
 	slot := e.Slot(now)
 	e.mu.Lock()
-	defer e.sendQueued(ctx) // what the block made due on the parentchain, after the unlock
+	defer e.afterUnlock(ctx) // what the block made due, once unlocked
 	defer e.mu.Unlock()
 	if now.Sub(e.watchesExpired) >= time.Second {
 		// Watches whose block the parentchain has not anchored within
@@ -289,8 +289,9 @@ type inBlock struct {
 // too (and their watchers learn it).
 const idleFinalityAfter = 5
 
-// notifyFinalizedLocked tells the watchers of operations in blocks the
-// parentchain anchored on this enclave's chain.
+// notifyFinalizedLocked takes the blocks the parentchain anchored on this
+// enclave's chain off the unfinalized list; their operations' watchers
+// learn it after the lock is released (deliverFinalized).
 func (e *Enclave) notifyFinalizedLocked() {
 	if len(e.unfinal) == 0 {
 		return
@@ -298,7 +299,7 @@ func (e *Enclave) notifyFinalizedLocked() {
 	anchored := e.anchoredLocked()
 	i := 0
 	for ; i < len(e.unfinal) && e.unfinal[i].number <= anchored; i++ {
-		e.pool.MarkFinalized(e.unfinal[i].ops, e.unfinal[i].hash)
+		e.finalDue = append(e.finalDue, e.unfinal[i])
 		for _, h := range e.unfinal[i].ops {
 			delete(e.recentCalls, h)
 		}
@@ -306,6 +307,36 @@ func (e *Enclave) notifyFinalizedLocked() {
 	if i > 0 {
 		e.unfinal = append([]inBlock(nil), e.unfinal[i:]...)
 	}
+}
+
+// finalizedChunk is how many operations' Finalized one hold of the pool's
+// lock delivers.
+const finalizedChunk = 1024
+
+// deliverFinalized tells the watchers of anchored blocks' operations; it
+// must be called without e.mu. One confirmation anchors up to a
+// finalization interval of blocks, tens of thousands of operations under
+// load: delivered under the enclave's lock, and the pool's in one hold,
+// they held block production for more than a slot.
+func (e *Enclave) deliverFinalized() {
+	e.mu.Lock()
+	due := e.finalDue
+	e.finalDue = nil
+	e.mu.Unlock()
+	for _, b := range due {
+		for ops := b.ops; len(ops) > 0; {
+			n := min(len(ops), finalizedChunk)
+			e.pool.MarkFinalized(ops[:n], b.hash)
+			ops = ops[n:]
+		}
+	}
+}
+
+// afterUnlock does, once the enclave's lock is released, what the locked
+// part made due: Finalized for the watchers, and the parentchain calls.
+func (e *Enclave) afterUnlock(ctx context.Context) {
+	e.deliverFinalized()
+	e.sendQueued(ctx)
 }
 
 // isPrimaryLocked reports whether this enclave is the shard's primary (the
@@ -468,7 +499,7 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 // already stale, and calls made on them would only fail on the chain.
 func (e *Enclave) SendDue(ctx context.Context) {
 	e.mu.Lock()
-	defer e.sendQueued(ctx) // after the unlock
+	defer e.afterUnlock(ctx) // what is due, once unlocked
 	defer e.mu.Unlock()
 	if e.halted != nil {
 		return

@@ -28,6 +28,14 @@ const (
 	DefaultSlotDuration  = 300 * time.Millisecond
 )
 
+// DefaultFinalizationInterval is the default FinalizationInterval: 10
+// blocks, 3 s at 300 ms slots. It bounds how many blocks a host can undo
+// (docs/SECURITY.md), and one confirmation anchors the operations of that
+// many blocks at once, whose watchers all receive Finalized then: at 50
+// blocks and 10,000 transfers a second that burst held block production for
+// more than a slot (docs/benchmarks.md).
+const DefaultFinalizationInterval = 10
+
 // Config configures a validateer.
 type Config struct {
 	// NodeURL and NodePort locate the parentchain node's RPC.
@@ -62,7 +70,8 @@ type Config struct {
 	// SlotDuration is the sidechain's slot length.
 	SlotDuration time.Duration
 	// FinalizationInterval is how many sidechain blocks lie between the
-	// primary's confirmations on the parentchain.
+	// primary's confirmations on the parentchain
+	// (DefaultFinalizationInterval).
 	FinalizationInterval uint64
 	// RequestState makes the validateer get the shard's keys and state
 	// from a peer over mutual remote attestation even if the shard looks
@@ -117,7 +126,7 @@ func DefaultConfig() Config {
 		NodeURL: "ws://127.0.0.1", NodePort: 9944, DataDir: ".",
 		TrustedPort: DefaultTrustedPort, UntrustedPort: DefaultUntrustedPort,
 		MuRaPort: DefaultMuRaPort, HTTPPort: DefaultHTTPPort, MetricsPort: DefaultMetricsPort,
-		SlotDuration: DefaultSlotDuration, FinalizationInterval: 50, TEE: "sim",
+		SlotDuration: DefaultSlotDuration, FinalizationInterval: DefaultFinalizationInterval, TEE: "sim",
 		RPCMaxConnections: rpcDefaults.MaxConnections, RPCMaxInFlight: rpcDefaults.MaxInFlight,
 		RPCMaxMessageBytes: rpcDefaults.MaxMessageBytes, RPCWriteTimeout: rpcDefaults.WriteTimeout,
 		RPCIdleTimeout: rpcDefaults.IdleTimeout, UntrustedMaxConnections: DefaultUntrustedMaxConnections,
