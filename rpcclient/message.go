@@ -117,26 +117,17 @@ func fastStatus(r []byte, s *trustedrpc.Status) bool {
 // kindOf returns k as a string, the package's constant when it is one (no
 // allocation for the kinds the server sends).
 func kindOf(k []byte) string {
-	switch string(k) {
-	case trustedrpc.Submitted:
-		return trustedrpc.Submitted
-	case trustedrpc.Ready:
-		return trustedrpc.Ready
-	case trustedrpc.Future:
-		return trustedrpc.Future
-	case trustedrpc.InSidechainBlock:
-		return trustedrpc.InSidechainBlock
-	case trustedrpc.Invalid:
-		return trustedrpc.Invalid
-	case trustedrpc.Dropped:
-		return trustedrpc.Dropped
-	case trustedrpc.Retracted:
-		return trustedrpc.Retracted
-	case trustedrpc.Finalized:
-		return trustedrpc.Finalized
+	for _, c := range statusKinds {
+		if string(k) == c {
+			return c
+		}
 	}
 	return string(k)
 }
+
+// statusKinds are the status kinds the server sends.
+var statusKinds = [...]string{trustedrpc.Submitted, trustedrpc.Ready, trustedrpc.Future, trustedrpc.InSidechainBlock,
+	trustedrpc.Invalid, trustedrpc.Dropped, trustedrpc.Retracted, trustedrpc.Finalized}
 
 // plainLen returns the length of b's longest prefix of plain bytes:
 // printable ASCII other than '"' and '\', which stand for themselves in a
