@@ -531,7 +531,10 @@ func (b *benchRun) setBalances(ctx context.Context, ids []account.ID, amount bal
 	if err != nil {
 		return err
 	}
-	conns := b.clients[:min(len(b.clients), fundConns)]
+	var conns []*rpcclient.Client
+	for _, i := range fundingClients(len(b.clients), len(b.workers)) {
+		conns = append(conns, b.clients[i])
+	}
 	fmt.Fprintf(b.out, "funding %d %s with %s planck each: set-balance as %s, batches of %d over %d connections\n",
 		len(ids), what, amount, b.root.ID(), fundBatch, len(conns))
 	q := &opQueue{ops: ops, name: func(i int) string { return fmt.Sprintf("set-balance of %s %d", what, i) }}
@@ -561,6 +564,19 @@ func (b *benchRun) setBalances(ctx context.Context, ids []account.ID, amount bal
 	el := time.Since(start)
 	fmt.Fprintf(b.out, "funded %d %s in %s (%.0f/s)\n", len(ids), what, since(start), float64(len(ids))/el.Seconds())
 	return nil
+}
+
+// fundingClients returns the clients (of n, client i on worker i mod
+// workers) the funding sends through: at most fundConns, all of the first
+// worker. Through several workers a later batch of the root's could reach
+// one before the earlier batch, forwarded by another, did, and wait there
+// as Future operations, of which the pool holds few per signer.
+func fundingClients(n, workers int) []int {
+	var out []int
+	for i := 0; i < n && len(out) < fundConns; i += max(workers, 1) {
+		out = append(out, i)
+	}
+	return out
 }
 
 // prepare signs (and in encrypted mode encrypts) every transfer, in each

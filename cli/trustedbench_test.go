@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,25 @@ func TestOpQueue(t *testing.T) {
 	}
 	if string(got) != "\x00\x01\x02\x03\x04" || !q.empty() {
 		t.Errorf("handed out %v, empty %v", got, q.empty())
+	}
+}
+
+// The root's funding goes through the first worker only, in order: spread
+// over three workers (make bench's three-validateer scenario), a batch
+// reached a worker before the earlier one did and the pool refused the
+// rest as too many Future operations.
+func TestFundingUsesTheFirstWorkersClients(t *testing.T) {
+	for _, c := range []struct {
+		n, workers int
+		want       []int
+	}{
+		{64, 1, []int{0, 1, 2, 3}},
+		{64, 3, []int{0, 3, 6, 9}},
+		{5, 3, []int{0, 3}},
+		{2, 1, []int{0, 1}},
+	} {
+		if got := fundingClients(c.n, c.workers); !slices.Equal(got, c.want) {
+			t.Errorf("fundingClients(%d, %d) = %v, want %v", c.n, c.workers, got, c.want)
+		}
 	}
 }
