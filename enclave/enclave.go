@@ -140,6 +140,12 @@ type Enclave struct {
 	outboxAt map[[32]byte]uint64
 	unfinal  []inBlock // blocks whose operations' watchers wait for Finalized
 	finalDue []inBlock // anchored blocks whose watchers learn it after the unlock
+	// snapDue is a snapshot due at the last commit, taken after the unlock;
+	// snapEpoch counts the state's replacements (rollbacks, joins), so that
+	// a snapshot taken from a replaced state is not listed (snapshot.go).
+	snapDue   *snapJob
+	snapEpoch uint64
+	snaps     snapshotter
 	// recentCalls are the calls of unfinal blocks this enclave had pooled,
 	// pooled again if a fork drops their block.
 	recentCalls   map[[32]byte]*stf.SignedCall

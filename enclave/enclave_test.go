@@ -53,6 +53,10 @@ type fakeHost struct {
 	// failSubmits is how many of the next submissions fail (a node that
 	// refuses or is unreachable).
 	failSubmits int
+	// putHang, if set, makes PutState of a snapshot wait until it is
+	// closed (a slow disk), after a send on putHanging.
+	putHang    chan struct{}
+	putHanging chan struct{}
 	// chain is the parentchain ReadParentchainState proves from (nil: none);
 	// lie, if set, rewrites its answers.
 	chain *chaintest.Chain
@@ -83,6 +87,13 @@ func (h *fakeHost) WriteSealed(name string, data []byte) error {
 }
 
 func (h *fakeHost) PutState(key string, blob []byte) error {
+	h.mu.Lock()
+	hang, hanging := h.putHang, h.putHanging
+	h.mu.Unlock()
+	if hang != nil && strings.HasPrefix(key, keySnapshotPrefix) {
+		hanging <- struct{}{}
+		<-hang
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.state[key] = bytes.Clone(blob)
@@ -371,6 +382,7 @@ func onSlot(t *testing.T, e *Enclave, k int) *sidechain.Block {
 	if err != nil {
 		t.Fatalf("OnSlot(%d): %v", k, err)
 	}
+	e.waitSnapshots() // taken by a goroutine after OnSlot: these tests look at them
 	return b
 }
 

@@ -248,7 +248,8 @@ func (e *Enclave) rollbackLocked(n uint64) error {
 	}
 	oldState, oldHash := e.state, e.stateHash
 	if err := e.rebuildStateLocked(n); err != nil {
-		e.state, e.stateHash = oldState, oldHash
+		e.setState(oldState)
+		e.stateHash = oldHash
 		return fmt.Errorf("enclave: rollback to %d: %w", n, err)
 	}
 	e.head = head

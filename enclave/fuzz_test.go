@@ -133,6 +133,7 @@ func (w *fuzzWorld) slot(k int) {
 	if err != nil || b == nil {
 		w.tb.Fatalf("slot %d: block %v, %v", k, b, err)
 	}
+	w.author.waitSnapshots() // the world's host holds every record when it is built
 }
 
 // replica starts another host of the author's enclave instance (its sealed

@@ -264,17 +264,20 @@ func (e *Enclave) install(p provision) error {
 		return fmt.Errorf("enclave: join: %w", err)
 	}
 	oldState, oldHash, oldInbox, oldJoined := e.state, e.stateHash, e.sync.Inbox, e.sync.JoinedAt
-	e.state, e.stateHash = st, p.StateHash
+	e.setState(st)
+	e.stateHash = p.StateHash
 	e.sync.JoinedAt = b.Header.Number
 	// The parentchain calls this enclave verified up to the head block's
 	// layer-one head are in the state it receives.
 	e.dropInboxThroughLocked(b.Data.LayerOneHead.Number)
 	if err := e.sealProgressLocked(b.Header.Number); err != nil {
-		e.state, e.stateHash, e.sync.Inbox, e.sync.JoinedAt = oldState, oldHash, oldInbox, oldJoined
+		e.setState(oldState)
+		e.stateHash, e.sync.Inbox, e.sync.JoinedAt = oldHash, oldInbox, oldJoined
 		return err
 	}
 	if err := e.host.StoreBlock(b, p.Block); err != nil {
-		e.state, e.stateHash, e.sync.Inbox, e.sync.JoinedAt = oldState, oldHash, oldInbox, oldJoined
+		e.setState(oldState)
+		e.stateHash, e.sync.Inbox, e.sync.JoinedAt = oldHash, oldInbox, oldJoined
 		return fmt.Errorf("enclave: join: store head block: %w", err)
 	}
 	e.head, e.headHash = b, e.sc.Hash(b)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/integritee-go/integritee/account"
@@ -218,9 +217,7 @@ func (e *Enclave) commitLocked(ctx context.Context, b *sidechain.Block, raw []by
 	e.head, e.headHash = b, e.sc.Hash(b)
 	e.publishHeadLocked()
 	if n == 1 || n%e.cfg.SnapshotInterval == 0 {
-		if err := e.snapshotLocked(n); err != nil {
-			e.log.Error("state snapshot failed", "block", n, "err", err)
-		}
+		e.snapshotDueLocked(n) // taken after the unlock (snapshot.go)
 	}
 	if e.recentCalls == nil {
 		e.recentCalls = map[[32]byte]*stf.SignedCall{}
@@ -251,20 +248,6 @@ func (e *Enclave) sealSyncLocked(n uint64) error {
 		return fmt.Errorf("enclave: seal sync progress of block %d: %w", n, err)
 	}
 	return nil
-}
-
-func (e *Enclave) snapshotLocked(n uint64) error {
-	if err := e.putSealed(numberKey(keySnapshotPrefix, n), "snapshot", snapshotBlob{Number: n, StateHash: e.stateHash, Snapshot: e.state.Snapshot()}); err != nil {
-		return err
-	}
-	var idx snapshotIndex
-	_ = e.getSealed(keySnapshotIndex, "snapshot-index", &idx)
-	idx.Numbers = append(slices.DeleteFunc(idx.Numbers, func(x uint64) bool { return x >= n }), n)
-	for len(idx.Numbers) > e.cfg.KeepSnapshots {
-		_ = e.host.DeleteState(numberKey(keySnapshotPrefix, idx.Numbers[0]))
-		idx.Numbers = idx.Numbers[1:]
-	}
-	return e.putSealed(keySnapshotIndex, "snapshot-index", idx)
 }
 
 // afterCommitLocked does what follows a committed block on the parentchain:
@@ -336,6 +319,7 @@ func (e *Enclave) deliverFinalized() {
 // part made due: Finalized for the watchers, and the parentchain calls.
 func (e *Enclave) afterUnlock(ctx context.Context) {
 	e.deliverFinalized()
+	e.startSnapshot()
 	e.sendQueued(ctx)
 }
 

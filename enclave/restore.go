@@ -130,11 +130,20 @@ func (e *Enclave) rebuildStateLocked(n uint64) error {
 			e.log.Warn("snapshot unusable; trying an older one", "number", k, "err", err)
 			continue
 		}
+		if raw, err := e.host.BlockByNumber(e.shard, k); err == nil {
+			// A snapshot of another branch (taken before a rollback, or an
+			// old copy the host put back) would not replay the stored blocks.
+			if b, err := e.sc.Decode(raw); err == nil && b.Data.StateHashAfter != sidechain.Hash(snap.StateHash) {
+				e.log.Warn("snapshot is not of the stored block; trying an older one", "number", k)
+				continue
+			}
+		}
 		st, err := stf.StateFromSnapshot(snap.Snapshot)
 		if err != nil {
 			return fmt.Errorf("enclave: snapshot %d: %w", k, err)
 		}
-		e.state, e.stateHash, from = st, snap.StateHash, k
+		e.setState(st)
+		e.stateHash, from = snap.StateHash, k
 		break
 	}
 	e.log.Info("restoring state", "snapshot", from, "block", n)
@@ -183,8 +192,12 @@ func (e *Enclave) applyBlockDiff(b *sidechain.Block) (stf.Diff, error) {
 }
 
 // setState replaces the state; e.mu is held (or the enclave is not
-// serving yet). Readers without e.mu take stateMu (stateNonces, getters).
+// serving yet). Readers without e.mu take stateMu (submissions' nonces,
+// getters). Every replacement of the state goes through it: it also counts
+// them for the snapshots (snapEpoch) and drops a due snapshot of the old one.
 func (e *Enclave) setState(s *stf.State) {
+	e.snapEpoch++
+	e.snapDue = nil
 	e.stateMu.Lock()
 	e.state = s
 	e.stateMu.Unlock()

@@ -3,6 +3,7 @@ package stf
 import (
 	"bytes"
 	"crypto/sha256"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -446,6 +447,15 @@ func (s *State) Snapshot() []byte {
 	b := canonical.MustMarshal(&snapshotV1{Version: snapshotVersion, Entries: es})
 	s.mu.RUnlock()
 	return b
+}
+
+// Frozen returns a copy of the state that later changes to s do not
+// reach, for a snapshot taken while s goes on: a copy of the map only, since
+// a stored value is never changed in place (every write stores a new one).
+func (s *State) Frozen() *State {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &State{kv: maps.Clone(s.kv), size: s.size, version: s.version, outbox: maps.Clone(s.outbox)}
 }
 
 // SnapshotHash returns SHA-256 of Snapshot(): the state hash that starts a
