@@ -63,3 +63,33 @@ func TestTrustedBenchmark(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustedBenchmarkManyClients is the short version of the 5,000-client
+// scenario: 300 RA-TLS websocket clients on one validateer, each with two
+// operations outstanding, served without a refusal or a lost operation.
+func TestTrustedBenchmarkManyClients(t *testing.T) {
+	n := startDevNode(t, "")
+	w := startWorker(t, n, "")
+	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", w.metrics)
+	args := []string{"trusted", "benchmark", "--accounts", "300", "--transfers", "10", "--clients", "300",
+		"--window", "2", "--batch", "2", "--duration", "3s", "--metrics", metrics}
+	r := w.tcli(t, t.TempDir(), args...)
+	out := trimOut(r.out)
+	if r.code != 0 {
+		t.Fatalf("integritee-cli %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, out, r.err)
+	}
+	lines := strings.Split(out, "\n")
+	if last := lines[len(lines)-1]; !benchLineRE.MatchString(last) {
+		t.Errorf("last line %q is not the machine-readable line", last)
+	}
+	for _, want := range []string{
+		"connecting 300 clients to 1 worker(s)",
+		"balances add up: the 300 accounts hold 3000 planck",
+		" 0 refused (0 by the RPC, 0 Invalid or Dropped), 0 never in a block",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("%s", lines[len(lines)-1])
+}

@@ -345,7 +345,7 @@ func (e *Enclave) Register(ctx context.Context, url string, skip bool) (method s
 	}
 	done := make(chan error, 1)
 	e.mu.Lock()
-	e.queueLocked(call, done)
+	e.queueLocked(call, nil, done)
 	e.mu.Unlock()
 	e.sendQueued(ctx)
 	select {

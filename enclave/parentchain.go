@@ -166,7 +166,8 @@ func (e *Enclave) flushConfirmsLocked() {
 		return
 	}
 	for _, c := range e.confirms {
-		e.queueLocked(c, nil)
+		// Not sent: kept for the next try, as when sent under the lock.
+		e.queueLocked(c, func() { e.confirms = append(e.confirms, c) }, nil)
 	}
 	e.confirms = nil
 }

@@ -367,7 +367,11 @@ func (e *Enclave) finalizeLocked() {
 	if err != nil {
 		return
 	}
-	e.queueLocked(call, nil)
+	e.queueLocked(call, func() {
+		if e.confirmSent == n {
+			e.confirmSent, e.confirmSentAt = 0, 0 // not sent: confirm again when next due
+		}
+	}, nil)
 	e.confirmSent, e.confirmSentAt = n, e.lc.Height()
 }
 
@@ -469,7 +473,12 @@ func (e *Enclave) sendUnshieldsLocked(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		e.queueLocked(call, nil)
+		hash := u.CallHash
+		e.queueLocked(call, func() {
+			if e.unshields[hash] == now {
+				delete(e.unshields, hash) // not sent or refused: built again from the next view
+			}
+		}, nil)
 		e.unshields[u.CallHash] = now
 		e.log.Info("unshield_funds queued", "call", fmt.Sprintf("%x", u.CallHash[:8]))
 	}

@@ -23,11 +23,6 @@ import (
 // refusal for a stale or future nonce resets to it), and every call the
 // enclave signs is still composed inside it.
 
-// maxSendTries is how often a queued transaction is submitted before it is
-// dropped (the enclave builds confirmations, finality and payouts again
-// when they stay missing on the chain).
-const maxSendTries = 3
-
 // maxOutgoing bounds the queue; the oldest items go first past it.
 const maxOutgoing = 256
 
@@ -35,8 +30,13 @@ const maxOutgoing = 256
 type outgoing struct {
 	call  types.Call
 	chain types.Chain // the chain the light client follows, at queueing
-	tries int
-	done  chan error // nil: nobody waits for the outcome
+	// failed, if set, is called with e.mu held when the call was not sent
+	// (or was refused): it hands the call back to the enclave's own logic,
+	// which builds it again from its current view when next due, as it
+	// did when it sent under the lock (a payout refused because another
+	// payout came first needs a newer verified height, not a resend).
+	failed func()
+	done   chan error // nil: nobody waits for the outcome
 }
 
 // sender holds the queue and the nonce count.
@@ -49,16 +49,20 @@ type sender struct {
 }
 
 // queueLocked queues call, signed later for the chain the light client
-// follows now. e.mu must be held (for e.lc). With done, the call is tried
-// once and its outcome sent to done (capacity 1); without, it is retried.
-func (e *Enclave) queueLocked(call types.Call, done chan error) {
-	o := &outgoing{call: call, chain: e.lc.Chain(), done: done}
+// follows now. e.mu must be held (for e.lc). Each call is tried once; if it
+// fails, failed (if set) runs under e.mu and its outcome goes to done (if
+// set, capacity 1).
+func (e *Enclave) queueLocked(call types.Call, failed func(), done chan error) {
+	o := &outgoing{call: call, chain: e.lc.Chain(), failed: failed, done: done}
 	s := &e.send
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.queue) >= maxOutgoing {
 		dropped := s.queue[0]
 		s.queue = s.queue[1:]
+		if dropped.failed != nil {
+			dropped.failed() // e.mu is held here
+		}
 		dropped.finish(errors.New("enclave: dropped from a full parentchain queue"))
 		e.log.Warn("parentchain queue full: dropped the oldest call", "call", dropped.call.String())
 	}
@@ -74,7 +78,10 @@ func (o *outgoing) finish(err error) {
 // sendQueued submits the queued calls unless another sender is at it; it
 // must be called without e.mu. Every public method that may queue a call
 // calls it before it returns, so a queued call goes out with the call that
-// queued it, or with the sender already at work.
+// queued it, or with the sender already at work. At the first failure (the
+// node refused the call or did not answer) the call and the rest of the
+// queue go back to the enclave (outgoing.failed), which queues them again
+// when next due, as it did before with calls it could not send.
 func (e *Enclave) sendQueued(ctx context.Context) {
 	s := &e.send
 	for s.sendMu.TryLock() {
@@ -92,18 +99,22 @@ func (e *Enclave) sendQueued(ctx context.Context) {
 				o.finish(nil)
 				continue
 			}
-			if o.tries++; o.tries < maxSendTries && o.done == nil && ctx.Err() == nil {
-				// Put back in front, and leave the rest for the next send:
-				// the node may be down.
-				s.mu.Lock()
-				s.queue = append([]*outgoing{o}, s.queue...)
-				s.mu.Unlock()
-				e.log.Warn("parentchain call not sent; will retry", "call", o.call.String(), "err", err)
-				s.sendMu.Unlock()
-				return
+			e.log.Warn("parentchain call not sent; it goes out again when next due", "call", o.call.String(), "err", err)
+			s.mu.Lock()
+			back := append([]*outgoing{o}, s.queue...)
+			s.queue = nil
+			s.mu.Unlock()
+			e.mu.Lock()
+			for _, b := range back {
+				if b.failed != nil {
+					b.failed()
+				}
 			}
-			e.log.Warn("parentchain call not sent; dropped", "call", o.call.String(), "tries", o.tries, "err", err)
-			o.finish(err)
+			e.mu.Unlock()
+			for _, b := range back {
+				b.finish(err)
+			}
+			break
 		}
 		s.sendMu.Unlock()
 		// A call queued after the queue was found empty but before the

@@ -71,10 +71,10 @@ func TestAHungNodeHoldsNoBlockProduction(t *testing.T) {
 	}
 }
 
-// A submission the node refuses stays queued for the next send, in front,
-// up to maxSendTries; then it is dropped (confirmations, finality and
-// payouts are built again while they stay missing on the chain).
-func TestRefusedParentchainCallsAreRetriedThenDropped(t *testing.T) {
+// A call the node refuses (or does not answer) goes back to the enclave
+// with the rest of the queue, which sends it again when next due, as it did
+// when it sent under the lock; Register reports the refusal.
+func TestARefusedParentchainCallGoesBackToTheEnclave(t *testing.T) {
 	h := newFakeHost()
 	e := newEnclave(t, newMachine(t, "v1"), h)
 	mustBlock(t, e, 1)
@@ -88,10 +88,13 @@ func TestRefusedParentchainCallsAreRetriedThenDropped(t *testing.T) {
 		e.confirms = append(e.confirms, call)
 		e.mu.Unlock()
 	}
-	queued := func() int {
+	pending := func() (queued, confirms int) {
 		e.send.mu.Lock()
-		defer e.send.mu.Unlock()
-		return len(e.send.queue)
+		queued = len(e.send.queue)
+		e.send.mu.Unlock()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return queued, len(e.confirms)
 	}
 	h.mu.Lock()
 	h.failSubmits = 1
@@ -99,22 +102,12 @@ func TestRefusedParentchainCallsAreRetriedThenDropped(t *testing.T) {
 	queue(1)
 	queue(2)
 	e.SendDue(context.Background())
-	if n, q := len(h.sentTxs()), queued(); n != 0 || q != 2 {
-		t.Fatalf("after a refusal: %d sent, %d queued; want 0 and both kept", n, q)
+	if q, c := pending(); len(h.sentTxs()) != 0 || q != 0 || c != 2 {
+		t.Fatalf("after a refusal: %d sent, %d queued, %d confirmations pending; want 0, 0, 2", len(h.sentTxs()), q, c)
 	}
 	e.SendDue(context.Background())
-	if n, q := len(h.sentTxs()), queued(); n != 2 || q != 0 {
-		t.Fatalf("after the node came back: %d sent, %d queued; want 2 and 0", n, q)
-	}
-	h.mu.Lock()
-	h.failSubmits = maxSendTries
-	h.mu.Unlock()
-	queue(3)
-	for range maxSendTries {
-		e.SendDue(context.Background())
-	}
-	if n, q := len(h.sentTxs()), queued(); n != 2 || q != 0 {
-		t.Fatalf("after %d refusals: %d sent, %d queued; want it dropped", maxSendTries, n, q)
+	if q, c := pending(); len(h.sentTxs()) != 2 || q != 0 || c != 0 {
+		t.Fatalf("after the node came back: %d sent, %d queued, %d pending; want 2, 0, 0", len(h.sentTxs()), q, c)
 	}
 	// Register waits for its own outcome and reports the refusal.
 	h.mu.Lock()
