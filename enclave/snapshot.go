@@ -100,8 +100,7 @@ func (e *Enclave) waitSnapshots() {
 // writeSnapshot encodes, seals and stores j's state, then lists it in the
 // index if the state it came from is still the enclave's.
 func (e *Enclave) writeSnapshot(j *snapJob) error {
-	key := numberKey(keySnapshotPrefix, j.n)
-	if err := e.putSealed(key, "snapshot", snapshotBlob{Number: j.n, StateHash: j.stateHash, Snapshot: j.state.Snapshot()}); err != nil {
+	if err := e.putSnapshot(j.n, j.stateHash, j.state); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -116,10 +115,16 @@ func (e *Enclave) writeSnapshot(j *snapJob) error {
 // snapshotLocked takes block n's snapshot at once, under the lock (a join
 // seals its starting point before it serves).
 func (e *Enclave) snapshotLocked(n uint64) error {
-	if err := e.putSealed(numberKey(keySnapshotPrefix, n), "snapshot", snapshotBlob{Number: n, StateHash: e.stateHash, Snapshot: e.state.Snapshot()}); err != nil {
+	if err := e.putSnapshot(n, e.stateHash, e.state); err != nil {
 		return err
 	}
 	return e.indexSnapshotLocked(n)
+}
+
+// putSnapshot seals and stores st, the state after block n whose hash is
+// stateHash, under block n's snapshot key (not yet listed in the index).
+func (e *Enclave) putSnapshot(n uint64, stateHash [32]byte, st *stf.State) error {
+	return e.putSealed(numberKey(keySnapshotPrefix, n), "snapshot", snapshotBlob{Number: n, StateHash: stateHash, Snapshot: st.Snapshot()})
 }
 
 // indexSnapshotLocked lists snapshot n as the latest, forgetting those at

@@ -349,14 +349,10 @@ func (p *Pool) SubmitMany(ops []Pending, nonceOf func(account.ID) uint64) []Resu
 			out[i].Err = ErrMalformed
 			continue
 		}
-		var w *watcher
 		if o.Watch != nil {
-			w = &watcher{fn: o.Watch}
-			p.addWatcherLocked(o.Hash, w)
-		}
-		out[i].Status, out[i].Err = p.submitLocked(o.Op, o.Hash, nonceOf(o.Op.Signer))
-		if out[i].Err != nil && w != nil {
-			p.removeWatcherLocked(o.Hash, w)
+			out[i].Status, out[i].Err = p.submitWatchedLocked(o.Op, o.Hash, nonceOf(o.Op.Signer), &watcher{fn: o.Watch})
+		} else {
+			out[i].Status, out[i].Err = p.submitLocked(o.Op, o.Hash, nonceOf(o.Op.Signer))
 		}
 	}
 	return out
@@ -365,6 +361,12 @@ func (p *Pool) SubmitMany(ops []Pending, nonceOf func(account.ID) uint64) []Resu
 func (p *Pool) submitWatched(op *stf.SignedCall, hash [32]byte, stateNonce uint64, w *watcher) (Status, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.submitWatchedLocked(op, hash, stateNonce, w)
+}
+
+// submitWatchedLocked is submitLocked with w watching from the operation's
+// first status on; w is forgotten if the operation is refused.
+func (p *Pool) submitWatchedLocked(op *stf.SignedCall, hash [32]byte, stateNonce uint64, w *watcher) (Status, error) {
 	p.addWatcherLocked(hash, w)
 	st, err := p.submitLocked(op, hash, stateNonce)
 	if err != nil {
