@@ -33,15 +33,7 @@ func TestTrustedBenchmark(t *testing.T) {
 		t.Run(c.mode, func(t *testing.T) {
 			args := append([]string{"trusted", "benchmark", "--mode", c.mode, "--accounts", "50", "--transfers", "20",
 				"--duration", "2s", "--clients", "4", "--window", "32", "--metrics", metrics}, c.extra...)
-			r := w.tcli(t, dir, args...)
-			out := trimOut(r.out)
-			if r.code != 0 {
-				t.Fatalf("integritee-cli %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, out, r.err)
-			}
-			lines := strings.Split(out, "\n")
-			if last := lines[len(lines)-1]; !benchLineRE.MatchString(last) {
-				t.Errorf("last line %q is not the machine-readable line", last)
-			}
+			out, last := runBenchmark(t, w, dir, args)
 			for _, want := range []string{
 				"funded 50 accounts",
 				"balances add up: the 50 accounts hold 1000 planck",
@@ -59,7 +51,7 @@ func TestTrustedBenchmark(t *testing.T) {
 			if strings.Contains(out, "refused:") || strings.Contains(out, "never in a block:") {
 				t.Errorf("the run reports refusals:\n%s", out)
 			}
-			t.Logf("%s: %s", c.mode, lines[len(lines)-1])
+			t.Logf("%s: %s", c.mode, last)
 		})
 	}
 }
@@ -73,15 +65,7 @@ func TestTrustedBenchmarkManyClients(t *testing.T) {
 	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", w.metrics)
 	args := []string{"trusted", "benchmark", "--accounts", "300", "--transfers", "10", "--clients", "300",
 		"--window", "2", "--batch", "2", "--duration", "3s", "--metrics", metrics}
-	r := w.tcli(t, t.TempDir(), args...)
-	out := trimOut(r.out)
-	if r.code != 0 {
-		t.Fatalf("integritee-cli %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, out, r.err)
-	}
-	lines := strings.Split(out, "\n")
-	if last := lines[len(lines)-1]; !benchLineRE.MatchString(last) {
-		t.Errorf("last line %q is not the machine-readable line", last)
-	}
+	out, last := runBenchmark(t, w, t.TempDir(), args)
 	for _, want := range []string{
 		"connecting 300 clients to 1 worker(s)",
 		"balances add up: the 300 accounts hold 3000 planck",
@@ -91,5 +75,21 @@ func TestTrustedBenchmarkManyClients(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	t.Logf("%s", lines[len(lines)-1])
+	t.Logf("%s", last)
+}
+
+// runBenchmark runs the CLI with args in dir against w; it must succeed and
+// end with the machine-readable line. It returns the output and that line.
+func runBenchmark(t *testing.T, w *workerProc, dir string, args []string) (out, last string) {
+	t.Helper()
+	r := w.tcli(t, dir, args...)
+	out = trimOut(r.out)
+	if r.code != 0 {
+		t.Fatalf("integritee-cli %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, out, r.err)
+	}
+	lines := strings.Split(out, "\n")
+	if last = lines[len(lines)-1]; !benchLineRE.MatchString(last) {
+		t.Errorf("last line %q is not the machine-readable line", last)
+	}
+	return out, last
 }
